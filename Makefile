@@ -2,7 +2,7 @@
 
 demo:
 	@scripts/bootstrap
-	@.venv/bin/python -m simulators.demo
+	@.venv/bin/python -m demo
 
 test:
 	@scripts/bootstrap
