@@ -16,7 +16,11 @@ from collections.abc import Sequence
 from orchestrator import __version__, config
 
 # Command name -> module that registers it, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "orchestrator.daemon",
+    "orchestrator.taskcli",
+    "orchestrator.status",
+)
 
 EXIT_USAGE = 2
 

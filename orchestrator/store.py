@@ -385,6 +385,29 @@ class Store:
                 (state, reason, now, state, now, task_id),
             )
 
+    def release_task(
+        self, task_id: int, state: str, note: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Move a task out of running after its session, appending ``note`` to its progress.
+
+        Return False, changing nothing, when the task is no longer running (a person
+        cancelled it meanwhile): their decision stands.
+        """
+        if state not in STATES:
+            raise StoreError(f"unknown task state {state!r}; use one of {', '.join(STATES)}")
+        now = time.time()
+        with self._write() as db:
+            if _task_state(db, task_id) != "running":
+                return False
+            db.execute(
+                "UPDATE tasks SET state = ?, reason = ?, updated_at = ?,"
+                " needs_you_since = CASE WHEN ? = 'needs_you' THEN ? END WHERE id = ?",
+                (state, reason, now, state, now, task_id),
+            )
+            if note:
+                _append_progress(db, task_id, note)
+        return True
+
     def cancel_task(self, task_id: int) -> None:
         """Cancel a task that has not finished."""
         with self._write() as db:
