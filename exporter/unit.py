@@ -75,7 +75,7 @@ def parse_timestamp(value: str) -> float | None:
         return None
     text = value.removesuffix(" UTC")
     # The weekday comes first ("Sun 2026-11-29 ..."); it adds nothing to the date.
-    text = text.split(" ", 1)[1] if text[:1].isalpha() else text
+    text = text.partition(" ")[2] if text[:1].isalpha() else text
     for layout in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
         try:
             return datetime.strptime(text, layout).replace(tzinfo=UTC).timestamp()
