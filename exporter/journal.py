@@ -1,0 +1,463 @@
+"""The journal collector: journald entries counted by rules, exactly once across restarts.
+
+At each scrape it reads the entries added since the last one (at most
+``--journal.scrape-budget-seconds`` of reading, so a large backlog never stalls a scrape),
+counts them with the rules, persists the cursor and the counters together, then exposes::
+
+    # HELP jada_journal_token_errors_total OAuth token refresh errors seen in the journal.
+    # TYPE jada_journal_token_errors_total counter
+    jada_journal_token_errors_total{component="port-sheet",status_code="400"} 3.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import psutil
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from systemd import journal
+
+from exporter import state
+from exporter.rules import (
+    CURSOR_RESETS,
+    LABEL_OVERFLOW,
+    MALFORMED_ENTRIES,
+    MESSAGE,
+    STATE_FILE_RESETS,
+    Rule,
+    RuleSet,
+    bound_labels,
+    load_rule_set,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MATCH = "_SYSTEMD_UNIT=jada-agent.service"
+DEFAULT_STATE_FILE = Path("/var/lib/jada-exporter/journal-state.json")
+DEFAULT_BUDGET_SECONDS = 0.5
+# Fields longer than this are truncated by libsystemd before they reach Python; MESSAGE
+# rules only need the start of a line, and a 1 MB line must not cost 1 MB per read.
+DATA_THRESHOLD = 64 * 1024
+# How many entries are read between two looks at the clock.
+_CLOCK_STRIDE = 256
+_SYSTEM_JOURNAL_DIRS = (Path("/var/log/journal"), Path("/run/log/journal"))
+
+_MALFORMED_PROBLEMS = ("not_utf8", "no_message", "oversized")
+_STATE_PROBLEMS = ("empty", "nul_bytes", "corrupt")
+_MATCH = re.compile(r"^[A-Z0-9_]+=.*$", re.DOTALL)
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+ReadBack = str | float
+
+
+class JournalError(Exception):
+    """The journal cannot be read; the message names the path and the fix."""
+
+
+def parse_match(text: str) -> str:
+    """Check a journalctl-style match, ``FIELD=value`` or ``+`` (OR between groups)."""
+    if text != "+" and not _MATCH.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a journal match; write FIELD=value with an upper-case field name, "
+            "e.g. _SYSTEMD_UNIT=jada-agent.service, or + between alternatives"
+        )
+    return text
+
+
+def parse_read_back(text: str) -> ReadBack:
+    """Parse the first-start window: ``boot``, ``all`` or a duration such as ``6h`` (as seconds)."""
+    if text in ("boot", "all"):
+        return text
+    found = _DURATION.match(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a read-back window; use boot, all, or a duration such as 30m, 6h or 2d"
+        )
+    return float(int(found.group(1)) * _DURATION_UNITS[found.group(2)])
+
+
+def _positive_seconds(text: str) -> float:
+    """Parse a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def pinned_fields(matches: Sequence[str]) -> dict[str, str]:
+    """Return the fields whose value every matching entry must have (one value, no ``+``)."""
+    if "+" in matches:
+        return {}
+    values: dict[str, set[str]] = {}
+    for match in matches:
+        name, _, value = match.partition("=")
+        values.setdefault(name, set()).add(value)
+    return {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
+
+
+def unreadable_journal_files(directories: Sequence[Path]) -> list[Path]:
+    """Return the journal files under ``directories`` this process may not read."""
+    unreadable = []
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.rglob("*.journal")):
+            if not os.access(path, os.R_OK):
+                unreadable.append(path)
+    return unreadable
+
+
+class JournalCollector:
+    """Count journal entries with rules; persist the cursor and the counts together."""
+
+    name = "journal"
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        state_file: Path,
+        matches: Sequence[str] = (DEFAULT_MATCH,),
+        directory: Path | None = None,
+        read_back: ReadBack = "boot",
+        budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+        boot_time: Callable[[], float] = psutil.boot_time,
+    ) -> None:
+        self._rules = rules
+        self._state_file = Path(state_file)
+        self._matches = tuple(matches)
+        self._directory = directory
+        self._read_back = read_back
+        self._budget = budget_seconds
+        self._boot_time = boot_time
+        pinned = pinned_fields(self._matches)
+        self._pinned = {name: value for name, value in pinned.items() if name in rules.fields}
+        self._fetch = tuple(name for name in rules.fields if name not in self._pinned)
+        self._label_names = {counter.metric: counter.label_names for counter in rules.counters}
+        self._label_names.update(
+            {
+                CURSOR_RESETS: (),
+                LABEL_OVERFLOW: ("rule",),
+                MALFORMED_ENTRIES: ("problem",),
+                STATE_FILE_RESETS: ("problem",),
+            }
+        )
+        self._reader: journal._Reader | None = None
+        self._state: state.JournalState | None = None
+        self._seen: dict[str, list[set[str]]] = {}
+        # Raw label values already accepted by a rule, so the common path skips bounding.
+        self._accepted: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._dirty = False
+        self._lag_seconds: float | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        """Read new entries up to the budget, persist, and yield the metric families."""
+        if self._state is None:
+            self._state = self._load_state()
+        if self._reader is None:
+            self._reader = self._open()
+        try:
+            self._read(self._reader)
+        except OSError as exc:
+            self._close()
+            raise JournalError(f"reading the journal failed: {exc}") from exc
+        if self._dirty:
+            state.save(self._state_file, self._state)
+            self._dirty = False
+        yield from self._families(self._state)
+
+    def close(self) -> None:
+        """Close the journal reader; the next collect opens it again."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _load_state(self) -> state.JournalState:
+        """Load the persisted state, replacing a damaged file with a fresh start."""
+        try:
+            loaded = state.load(self._state_file)
+        except state.StateFileError as exc:
+            log.warning(
+                "journal state file %s is unusable (%s); starting afresh and replacing it",
+                self._state_file,
+                exc,
+            )
+            loaded = state.JournalState()
+            loaded.counters[STATE_FILE_RESETS] = {(exc.problem,): 1}
+            self._dirty = True
+        current = loaded or state.JournalState()
+        for metric in list(current.counters):
+            arity = len(self._label_names.get(metric, ())) if metric in self._label_names else None
+            if arity is None or any(len(labels) != arity for labels in current.counters[metric]):
+                log.info(
+                    "journal state file %s: dropping counts of %s, no rule makes it now",
+                    self._state_file,
+                    metric,
+                )
+                del current.counters[metric]
+        self._preset(current.counters)
+        for metric, names in self._label_names.items():
+            self._seen[metric] = [
+                {labels[i] for labels in current.counters.get(metric, {})} for i in range(len(names))
+            ]
+        return current
+
+    def _preset(self, counters: state.Counts) -> None:
+        """Create the known label children at 0 so error series exist before the first error."""
+        for counter in self._rules.counters:
+            children = counters.setdefault(counter.metric, {})
+            for labels in counter.preset_children():
+                children.setdefault(labels, 0)
+        overflow = counters.setdefault(LABEL_OVERFLOW, {})
+        for rule in self._rules.rules:
+            if rule.labels:
+                overflow.setdefault((rule.name,), 0)
+        counters.setdefault(CURSOR_RESETS, {}).setdefault((), 0)
+        for metric, problems in (
+            (MALFORMED_ENTRIES, _MALFORMED_PROBLEMS),
+            (STATE_FILE_RESETS, _STATE_PROBLEMS),
+        ):
+            children = counters.setdefault(metric, {})
+            for problem in problems:
+                children.setdefault((problem,), 0)
+
+    def _open(self) -> journal._Reader:
+        """Open the journal with the matches and position it where counting stopped."""
+        if self._directory is not None:
+            directory = Path(self._directory)
+            if not directory.is_dir():
+                raise JournalError(f"journal directory {directory} does not exist; check --journal.directory")
+            if not os.access(directory, os.R_OK | os.X_OK):
+                raise JournalError(
+                    f"journal directory {directory} is not readable by this user; "
+                    "give it read access (e.g. the systemd-journal group)"
+                )
+            unreadable = unreadable_journal_files([directory])
+        else:
+            unreadable = unreadable_journal_files(list(_SYSTEM_JOURNAL_DIRS))
+        if unreadable:
+            raise JournalError(
+                f"journal file {unreadable[0]} is not readable by this user "
+                f"({len(unreadable)} such files); add the exporter's user to the systemd-journal group"
+            )
+        try:
+            reader = (
+                journal._Reader(path=str(self._directory), flags=0) if self._directory else journal._Reader()
+            )
+        except (OSError, ValueError) as exc:
+            raise JournalError(f"opening the journal {self._directory or '(system)'} failed: {exc}") from exc
+        reader.data_threshold = DATA_THRESHOLD
+        for match in self._matches:
+            if match == "+":
+                reader.add_disjunction()
+            else:
+                reader.add_match(match)
+        # Asking for the descriptor sets up inotify, which process() needs to notice
+        # appended, rotated and vacuumed files.
+        reader.fileno()
+        self._position(reader)
+        return reader
+
+    def _position(self, reader: journal._Reader) -> None:
+        """Seek to just after the persisted cursor, or to the read-back window on a first start."""
+        current = self._state
+        assert current is not None
+        if current.cursor is None:
+            if self._read_back == "all":
+                reader.seek_head()
+            else:
+                start = (
+                    self._boot_time() if self._read_back == "boot" else time.time() - float(self._read_back)
+                )
+                reader.seek_realtime(int(start * 1_000_000))
+            return
+        try:
+            reader.seek_cursor(current.cursor)
+            found = reader._next() and reader.test_cursor(current.cursor)
+        except (OSError, ValueError):
+            found = False
+        if found:
+            return
+        log.warning(
+            "journal cursor from %s no longer exists (journal vacuumed or rotated away); "
+            "resuming at the oldest entry after it",
+            self._state_file,
+        )
+        current.counters[CURSOR_RESETS][()] += 1
+        self._dirty = True
+        if current.realtime_usec is None:
+            reader.seek_head()
+        else:
+            reader.seek_realtime(current.realtime_usec + 1)
+
+    def _read(self, reader: journal._Reader) -> None:
+        """Count entries until the journal's end or the budget, whichever comes first."""
+        current = self._state
+        assert current is not None
+        reader.process()
+        following, get = reader._next, reader._get
+        fetch, pinned, evaluate, count = self._fetch, self._pinned, self._rules.evaluate, self._count
+        malformed = current.counters[MALFORMED_ENTRIES]
+        deadline = time.monotonic() + self._budget
+        read = 0
+        caught_up = False
+        while True:
+            if read % _CLOCK_STRIDE == 0 and read and time.monotonic() >= deadline:
+                break
+            if not following():
+                caught_up = True
+                break
+            read += 1
+            entry = dict(pinned)
+            not_utf8 = False
+            for name in fetch:
+                try:
+                    raw = get(name)
+                except KeyError:
+                    continue
+                try:
+                    entry[name] = raw.decode()
+                except UnicodeDecodeError:
+                    entry[name] = raw.decode(errors="replace")
+                    not_utf8 = True
+                if name == MESSAGE and len(raw) >= DATA_THRESHOLD:
+                    malformed[("oversized",)] += 1
+            if not_utf8:
+                malformed[("not_utf8",)] += 1
+            if MESSAGE not in entry:
+                malformed[("no_message",)] += 1
+            for rule, values in evaluate(entry):
+                count(rule, values)
+        if read:
+            current.cursor = reader._get_cursor()
+            current.realtime_usec = reader._get_realtime()
+            self._dirty = True
+        self._lag_seconds = 0.0 if caught_up else self._measure_lag(reader)
+
+    def _count(self, rule: Rule, values: tuple[str, ...]) -> None:
+        """Add one to the rule's counter child, with its labels bounded."""
+        counters = self._state.counters  # type: ignore[union-attr]
+        key = (rule.name, values)
+        bounded = self._accepted.get(key)
+        if bounded is None:
+            bounded, overflowed = bound_labels(rule, values, self._seen[rule.metric])
+            if overflowed:
+                counters[LABEL_OVERFLOW][(rule.name,)] += 1
+            else:
+                self._accepted[key] = bounded
+        children = counters[rule.metric]
+        children[bounded] = children.get(bounded, 0) + 1
+
+    def _measure_lag(self, reader: journal._Reader) -> float | None:
+        """Return how far the newest matching entry is ahead of the last one read, in seconds."""
+        current = self._state
+        assert current is not None
+        if current.cursor is None or current.realtime_usec is None:
+            return None
+        reader.seek_tail()
+        newest = reader._get_realtime() if reader._previous() else current.realtime_usec
+        reader.seek_cursor(current.cursor)
+        if not (reader._next() and reader.test_cursor(current.cursor)):
+            raise OSError(f"lost the journal position {current.cursor} while measuring the lag")
+        return max(0.0, (newest - current.realtime_usec) / 1_000_000)
+
+    def _families(self, current: state.JournalState) -> Iterator[Metric]:
+        """Yield the rule counters and the reader's health metrics."""
+        helps = {counter.metric: counter.help for counter in self._rules.counters}
+        helps.update(
+            {
+                CURSOR_RESETS: "Times the persisted cursor no longer existed and reading resumed after it.",
+                LABEL_OVERFLOW: "Counts whose label value was out of bounds and went to 'other', by rule.",
+                MALFORMED_ENTRIES: "Journal entries with a missing, non-UTF-8 or oversized MESSAGE or field.",
+                STATE_FILE_RESETS: "Times the state file was empty, NUL-filled or corrupt and was replaced.",
+            }
+        )
+        for metric, names in self._label_names.items():
+            family = CounterMetricFamily(
+                metric, helps[metric] or f"Journal entries matched by {metric}.", labels=names
+            )
+            for labels, value in sorted(current.counters.get(metric, {}).items()):
+                family.add_metric(labels, value)
+            yield family
+        if current.realtime_usec is not None:
+            yield GaugeMetricFamily(
+                "jada_journal_last_entry_timestamp_seconds",
+                "Realtime timestamp of the last journal entry counted.",
+                value=current.realtime_usec / 1_000_000,
+            )
+        if self._lag_seconds is not None:
+            yield GaugeMetricFamily(
+                "jada_journal_lag_seconds",
+                "How far the newest matching entry is ahead of the last one counted; 0 when caught up.",
+                value=self._lag_seconds,
+            )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the journal collector's flags to ``parser``."""
+    parser.add_argument(
+        "--journal.match",
+        dest="journal_match",
+        action="append",
+        type=parse_match,
+        metavar="FIELD=VALUE",
+        help=f"journal match, repeatable; same field ORed, different fields ANDed (default: {DEFAULT_MATCH})",
+    )
+    parser.add_argument(
+        "--journal.directory",
+        dest="journal_directory",
+        type=Path,
+        help="read journal files from this directory instead of the system journal",
+    )
+    parser.add_argument(
+        "--journal.state-file",
+        dest="journal_state_file",
+        type=Path,
+        default=DEFAULT_STATE_FILE,
+        help="where the cursor and counter values persist (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--journal.read-back",
+        dest="journal_read_back",
+        type=parse_read_back,
+        default="boot",
+        help="on first start, read back this far: boot, all, or a duration like 6h (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--journal.scrape-budget-seconds",
+        dest="journal_scrape_budget_seconds",
+        type=_positive_seconds,
+        default=DEFAULT_BUDGET_SECONDS,
+        help="at most this much reading per scrape; the rest waits for the next (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rules.file",
+        dest="rules_file",
+        type=Path,
+        help="YAML file of extra rules, added after the built-in ones",
+    )
+
+
+def from_args(args: argparse.Namespace) -> JournalCollector:
+    """Build the collector from parsed flags; raise RulesError for a broken rules file."""
+    return JournalCollector(
+        load_rule_set(args.rules_file),
+        state_file=args.journal_state_file,
+        matches=args.journal_match or [DEFAULT_MATCH],
+        directory=args.journal_directory,
+        read_back=args.journal_read_back,
+        budget_seconds=args.journal_scrape_budget_seconds,
+    )

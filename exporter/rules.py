@@ -1,0 +1,453 @@
+"""Rules that turn journal entries into counters: the model, the built-ins, YAML loading.
+
+A rule matches on fields (``match``: same field ORed, different fields ANDed; ``absent``:
+fields that must not be there) and/or a regular expression on MESSAGE, and adds one to
+its counter with labels taken from fields or named captures. Every label is bounded:
+either an ``allowed`` set or a ``max_values`` cap on distinct values; anything beyond goes
+to the single value ``other`` and is counted, because a log line must never create
+unbounded series. For each counter the first matching rule wins, which is how a
+structured entry is kept from being counted a second time by a regex fallback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OVERFLOW_VALUE = "other"
+MISSING_VALUE = "none"
+MAX_LABEL_LENGTH = 128
+MESSAGE = "MESSAGE"
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*_total$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_FIELD_NAME = re.compile(r"^[A-Z0-9_]+$")
+_RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
+# Target labels Prometheus adds itself, and `type` which the metric contract forbids.
+_RESERVED_LABELS = frozenset({"job", "instance", "type"})
+_RULE_KEYS = frozenset({"name", "metric", "help", "match", "absent", "regex", "labels"})
+_LABEL_KEYS = frozenset({"field", "capture", "allowed", "max_values", "map", "missing", "preset"})
+# Counters the journal collector keeps about itself; rules may not reuse their names.
+CURSOR_RESETS = "jada_journal_cursor_resets_total"
+LABEL_OVERFLOW = "jada_journal_label_overflow_total"
+MALFORMED_ENTRIES = "jada_journal_malformed_entries_total"
+STATE_FILE_RESETS = "jada_journal_state_file_resets_total"
+RESERVED_METRICS = frozenset({CURSOR_RESETS, LABEL_OVERFLOW, MALFORMED_ENTRIES, STATE_FILE_RESETS})
+
+
+class RulesError(Exception):
+    """A rules file that cannot be used; ``str()`` names the file, the rule and the problem."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One bounded label of a counter and where its value comes from."""
+
+    name: str
+    field: str | None = None
+    capture: str | None = None
+    allowed: frozenset[str] | None = None
+    max_values: int | None = None
+    value_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    missing: str = MISSING_VALUE
+    preset: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Match entries and count them into ``metric`` with ``labels``."""
+
+    name: str
+    metric: str
+    help: str
+    match: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    absent: tuple[str, ...] = ()
+    regex: re.Pattern[str] | None = None
+    labels: tuple[Label, ...] = ()
+
+    def fields(self) -> frozenset[str]:
+        """Return the journal fields this rule reads."""
+        names = set(self.match) | set(self.absent) | {lb.field for lb in self.labels if lb.field}
+        if self.regex is not None:
+            names.add(MESSAGE)
+        return frozenset(names)
+
+    def label_values(self, entry: Mapping[str, str]) -> tuple[str, ...] | None:
+        """Return the raw label values when ``entry`` matches, else None."""
+        for name, values in self.match.items():
+            if entry.get(name) not in values:
+                return None
+        for name in self.absent:
+            if name in entry:
+                return None
+        groups: Mapping[str, str | None] = {}
+        if self.regex is not None:
+            message = entry.get(MESSAGE)
+            if message is None:
+                return None
+            found = self.regex.search(message)
+            if found is None:
+                return None
+            groups = found.groupdict()
+        values = []
+        for label in self.labels:
+            raw = entry.get(label.field) if label.field else groups.get(label.capture or "")
+            if raw is None:
+                values.append(label.missing)
+            else:
+                values.append(label.value_map.get(raw, raw))
+        return tuple(values)
+
+
+def bound_labels(
+    rule: Rule, values: tuple[str, ...], seen: Sequence[set[str]]
+) -> tuple[tuple[str, ...], bool]:
+    """Replace values outside each label's bounds by ``other``; tell whether any overflowed.
+
+    ``seen`` holds, per label, the distinct values the counter already has; a value is
+    added to it when a capped label accepts it.
+    """
+    bounded = []
+    overflowed = False
+    for label, value, known in zip(rule.labels, values, seen, strict=True):
+        if label.allowed is not None:
+            ok = value in label.allowed
+        elif value in known:
+            ok = True
+        else:
+            ok = len(value) <= MAX_LABEL_LENGTH and len(known) < (label.max_values or 0)
+            if ok:
+                known.add(value)
+        if ok:
+            bounded.append(value)
+        else:
+            bounded.append(OVERFLOW_VALUE)
+            overflowed = True
+    return tuple(bounded), overflowed
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A counter family made by one or more rules."""
+
+    metric: str
+    help: str
+    label_names: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+    def preset_children(self) -> list[tuple[str, ...]]:
+        """Return the label value sets to expose at 0 before anything is counted."""
+        first = self.rules[0]
+        if not first.labels or not all(label.preset for label in first.labels):
+            return [] if first.labels else [()]
+        children: list[tuple[str, ...]] = [()]
+        for label in first.labels:
+            children = [(*child, value) for child in children for value in label.preset]
+        return children
+
+
+class RuleSet:
+    """The rules in order, grouped by counter, with the fields they read."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        grouped: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            grouped.setdefault(rule.metric, []).append(rule)
+        self.counters = tuple(
+            Counter(
+                metric=metric,
+                help=group[0].help,
+                label_names=tuple(label.name for label in group[0].labels),
+                rules=tuple(group),
+            )
+            for metric, group in grouped.items()
+        )
+        self.fields = tuple(sorted(set().union(*(rule.fields() for rule in self.rules))))
+
+    def evaluate(self, entry: Mapping[str, str]) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Return, for each counter, the first rule matching ``entry`` and its raw label values."""
+        hits = []
+        for counter in self.counters:
+            for rule in counter.rules:
+                values = rule.label_values(entry)
+                if values is not None:
+                    hits.append((rule, values))
+                    break
+        return hits
+
+
+_PRIORITIES = [str(level) for level in range(8)]
+_EXIT_REASONS = ["completed", "max_turns", "error", "timeout", "interrupted"]
+
+# The orchestrator's structured events (docs/CONTRACTS.md) come first for each counter;
+# the regular expressions catch the same events as plain lines, including exactly the
+# seed's `[port-sheet] token error: HTTP Error 400: Bad Request`.
+BUILTIN_RULES: list[dict[str, Any]] = [
+    {
+        "name": "entries",
+        "metric": "jada_journal_entries_total",
+        "help": "Journal entries read, by unit and syslog priority.",
+        "labels": {
+            "unit": {"field": "_SYSTEMD_UNIT", "max_values": 20},
+            "priority": {"field": "PRIORITY", "allowed": [*_PRIORITIES, MISSING_VALUE]},
+        },
+    },
+    {
+        "name": "token_error",
+        "metric": "jada_journal_token_errors_total",
+        "help": "OAuth token refresh errors seen in the journal.",
+        "match": {"JADA_EVENT": "token_error"},
+        "labels": {
+            "component": {"field": "JADA_COMPONENT", "max_values": 10, "preset": ["port-sheet"]},
+            "status_code": {"field": "JADA_STATUS_CODE", "max_values": 20, "preset": ["400"]},
+        },
+    },
+    {
+        "name": "token_error_line",
+        "metric": "jada_journal_token_errors_total",
+        "absent": ["JADA_EVENT"],
+        "regex": r"^\[(?P<component>[\w.-]+)\] token error:(?: HTTP(?: Error)? (?P<status_code>\d{3})\b)?",
+        "labels": {
+            "component": {"capture": "component", "max_values": 10},
+            "status_code": {"capture": "status_code", "max_values": 20},
+        },
+    },
+    {
+        "name": "sync_failed",
+        "metric": "jada_journal_sync_failures_total",
+        "help": "Failed syncs seen in the journal.",
+        "match": {"JADA_EVENT": "sync_failed"},
+        "labels": {"component": {"field": "JADA_COMPONENT", "max_values": 10, "preset": ["port-sheet"]}},
+    },
+    {
+        "name": "sync_failed_line",
+        "metric": "jada_journal_sync_failures_total",
+        "absent": ["JADA_EVENT"],
+        "regex": r"^\[(?P<component>[\w.-]+)\] sync failed\b",
+        "labels": {"component": {"capture": "component", "max_values": 10}},
+    },
+    {
+        "name": "session_exit",
+        "metric": "jada_journal_session_exits_total",
+        "help": "Agent session exits seen in the journal, by reason.",
+        "match": {"JADA_EVENT": "session_exit"},
+        "labels": {"reason": {"field": "JADA_EXIT_REASON", "allowed": _EXIT_REASONS}},
+    },
+    {
+        "name": "session_exit_line",
+        "metric": "jada_journal_session_exits_total",
+        "absent": ["JADA_EVENT"],
+        "regex": r"^\[session\] task \d+ session \d+ exited: (?P<reason>\w+)",
+        "labels": {"reason": {"capture": "reason", "allowed": _EXIT_REASONS}},
+    },
+    {
+        # Older daemons only said how the session process ended: 0 completed, 1 max_turns, 2 error.
+        "name": "session_exit_code_line",
+        "metric": "jada_journal_session_exits_total",
+        "absent": ["JADA_EVENT"],
+        "regex": r"^\[session\].*\bexit(?:ed with)? code (?P<code>\d+)\b",
+        "labels": {
+            "reason": {
+                "capture": "code",
+                "map": {"0": "completed", "1": "max_turns", "2": "error"},
+                "allowed": _EXIT_REASONS,
+            }
+        },
+    },
+]
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    """Return ``value`` as a list of strings (a scalar becomes a one-item list)."""
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str | int) and not isinstance(item, bool) for item in items):
+        raise RulesError(f"{where}: expected a string or a non-empty list of strings")
+    return [str(item) for item in items]
+
+
+def _parse_label(name: str, spec: Any, regex: re.Pattern[str] | None, where: str) -> Label:
+    """Validate one label spec."""
+    where = f"{where}: label {name!r}"
+    if not _LABEL_NAME.match(name) or name.startswith("__"):
+        raise RulesError(f"{where}: not a valid Prometheus label name")
+    if name in _RESERVED_LABELS:
+        raise RulesError(f"{where}: the label name {name!r} is reserved; choose another")
+    if not isinstance(spec, dict):
+        raise RulesError(f"{where}: expected a mapping with field or capture, and allowed or max_values")
+    unknown = set(spec) - _LABEL_KEYS
+    if unknown:
+        raise RulesError(f"{where}: unknown keys {sorted(unknown)}; allowed keys are {sorted(_LABEL_KEYS)}")
+    source_field, capture = spec.get("field"), spec.get("capture")
+    if (source_field is None) == (capture is None):
+        raise RulesError(
+            f"{where}: give exactly one of 'field' (a journal field) or 'capture' (a regex group)"
+        )
+    if source_field is not None and not (isinstance(source_field, str) and _FIELD_NAME.match(source_field)):
+        raise RulesError(f"{where}: field {source_field!r} is not a journal field name (A-Z, 0-9, _)")
+    if capture is not None and (regex is None or capture not in regex.groupindex):
+        raise RulesError(f"{where}: capture {capture!r} is not a named group of the rule's regex")
+    allowed, max_values = spec.get("allowed"), spec.get("max_values")
+    if (allowed is None) == (max_values is None):
+        raise RulesError(
+            f"{where}: unbounded; give exactly one of 'allowed' (a list of values) "
+            "or 'max_values' (a cap on distinct values)"
+        )
+    if max_values is not None and (isinstance(max_values, bool) or not isinstance(max_values, int)):
+        raise RulesError(f"{where}: max_values must be a positive integer, not {max_values!r}")
+    if max_values is not None and not 1 <= max_values <= 1000:
+        raise RulesError(f"{where}: max_values must be between 1 and 1000, not {max_values}")
+    allowed_set = frozenset(_string_list(allowed, f"{where}: allowed")) if allowed is not None else None
+    value_map = spec.get("map", {})
+    if not isinstance(value_map, dict):
+        raise RulesError(f"{where}: map must be a mapping of captured value to label value")
+    missing = spec.get("missing", MISSING_VALUE)
+    if not isinstance(missing, str):
+        raise RulesError(f"{where}: missing must be a string")
+    preset = tuple(_string_list(spec["preset"], f"{where}: preset")) if "preset" in spec else ()
+    if allowed_set is not None:
+        preset = preset or tuple(sorted(allowed_set))
+        outside = set(preset) - allowed_set
+        if outside:
+            raise RulesError(f"{where}: preset values {sorted(outside)} are not in allowed")
+    elif max_values is not None and len(preset) > max_values:
+        raise RulesError(f"{where}: {len(preset)} preset values exceed max_values {max_values}")
+    return Label(
+        name=name,
+        field=source_field,
+        capture=capture,
+        allowed=allowed_set | {OVERFLOW_VALUE} if allowed_set is not None else None,
+        max_values=max_values,
+        value_map={str(k): str(v) for k, v in value_map.items()},
+        missing=missing,
+        preset=preset,
+    )
+
+
+def _parse_rule(spec: Any, index: int, source: str) -> Rule:
+    """Validate one rule spec."""
+    where = f"{source}: rule {index + 1}"
+    if not isinstance(spec, dict):
+        raise RulesError(f"{where}: expected a mapping with name, metric and match and/or regex")
+    name = spec.get("name")
+    if not isinstance(name, str) or not _RULE_NAME.match(name):
+        raise RulesError(f"{where}: 'name' is required (letters, digits, _ and -)")
+    where = f"{source}: rule {name!r}"
+    unknown = set(spec) - _RULE_KEYS
+    if unknown:
+        raise RulesError(f"{where}: unknown keys {sorted(unknown)}; allowed keys are {sorted(_RULE_KEYS)}")
+    metric = spec.get("metric")
+    if not isinstance(metric, str) or not _METRIC_NAME.match(metric):
+        raise RulesError(
+            f"{where}: 'metric' must be a Prometheus counter name ending in _total, not {metric!r}"
+        )
+    help_text = spec.get("help", "")
+    if not isinstance(help_text, str):
+        raise RulesError(f"{where}: 'help' must be a string")
+    match = spec.get("match", {})
+    if not isinstance(match, dict):
+        raise RulesError(f"{where}: 'match' must map journal fields to a value or a list of values")
+    parsed_match = {}
+    for field_name, values in match.items():
+        if not isinstance(field_name, str) or not _FIELD_NAME.match(field_name):
+            raise RulesError(f"{where}: match field {field_name!r} is not a journal field name (A-Z, 0-9, _)")
+        parsed_match[field_name] = frozenset(_string_list(values, f"{where}: match {field_name}"))
+    absent = _string_list(spec["absent"], f"{where}: absent") if "absent" in spec else []
+    for field_name in absent:
+        if not _FIELD_NAME.match(field_name):
+            raise RulesError(
+                f"{where}: absent field {field_name!r} is not a journal field name (A-Z, 0-9, _)"
+            )
+    regex = None
+    if "regex" in spec:
+        if not isinstance(spec["regex"], str):
+            raise RulesError(f"{where}: 'regex' must be a string")
+        try:
+            regex = re.compile(spec["regex"])
+        except re.error as exc:
+            raise RulesError(f"{where}: regex does not compile: {exc}") from None
+    labels_spec = spec.get("labels", {})
+    if not isinstance(labels_spec, dict):
+        raise RulesError(f"{where}: 'labels' must map label names to their specs")
+    labels = tuple(_parse_label(str(k), v, regex, where) for k, v in labels_spec.items())
+    return Rule(
+        name=name,
+        metric=metric,
+        help=help_text,
+        match=parsed_match,
+        absent=tuple(absent),
+        regex=regex,
+        labels=labels,
+    )
+
+
+def _check_together(rules: Sequence[Rule], source: str) -> None:
+    """Check that rule names are unique and every rule of a metric has the same labels."""
+    names: set[str] = set()
+    first_by_metric: dict[str, Rule] = {}
+    for rule in rules:
+        where = f"{source}: rule {rule.name!r}"
+        if rule.name in names:
+            raise RulesError(f"{where}: a rule with this name already exists (built-in ones included)")
+        names.add(rule.name)
+        if rule.metric in RESERVED_METRICS:
+            raise RulesError(f"{where}: metric {rule.metric} is the exporter's own; choose another name")
+        first = first_by_metric.setdefault(rule.metric, rule)
+        if [lb.name for lb in rule.labels] != [lb.name for lb in first.labels]:
+            raise RulesError(
+                f"{where}: metric {rule.metric} has labels {[lb.name for lb in first.labels]} "
+                f"in rule {first.name!r}; use the same labels in the same order, or another metric"
+            )
+
+
+def parse_rules(specs: Any, source: str) -> list[Rule]:
+    """Validate a list of rule specs; raise RulesError naming ``source``, the rule and the problem."""
+    if not isinstance(specs, list):
+        raise RulesError(f"{source}: expected a list of rules under 'rules'")
+    rules = [_parse_rule(spec, index, source) for index, spec in enumerate(specs)]
+    _check_together(rules, source)
+    return rules
+
+
+def builtin_rules() -> list[Rule]:
+    """Return the built-in rules for the orchestrator's events and the seed's plain lines."""
+    return parse_rules(BUILTIN_RULES, "<built-in rules>")
+
+
+def load_file(path: str | Path) -> list[Rule]:
+    """Load a user rules file; raise RulesError naming the file, the rule and the problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read the rules file: {exc}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or set(document) != {"rules"}:
+        raise RulesError(f"{path}: expected a mapping with one key, 'rules', holding a list of rules")
+    return parse_rules(document["rules"], str(path))
+
+
+def load_rule_set(path: str | Path | None) -> RuleSet:
+    """Return the built-in rules followed by the user's rules from ``path``, checked together."""
+    rules = builtin_rules()
+    if path is not None:
+        rules += load_file(path)
+        _check_together(rules, str(path))
+    return RuleSet(rules)
+
+
+def check_file(path: str | Path) -> list[str]:
+    """Return the problems of a rules file (empty when it is fine), for ``--rules.check``."""
+    try:
+        load_rule_set(path)
+    except RulesError as exc:
+        return [str(exc)]
+    return []
