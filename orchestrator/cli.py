@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.daemon",
     "orchestrator.taskcli",
     "orchestrator.status",
+    "orchestrator.session",
 )
 
 EXIT_USAGE = 2
