@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from demo.processes import Supervisor, check_port_free, free_port, wait_for_http
+from demo.processes import Supervisor, allocate_ports, check_port_free, wait_for_http
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
@@ -142,11 +142,12 @@ def running_monitoring(
     start_seconds: float = 30.0,
 ) -> Iterator[Monitoring]:
     """Start Alertmanager then Prometheus (port 0: a free one) and stop both after the block."""
-    for port in (prometheus_port, alertmanager_port):
+    wanted = {"prometheus": prometheus_port, "alertmanager": alertmanager_port}
+    for port in wanted.values():
         if port:
             check_port_free(port)
-    prometheus_port = prometheus_port or free_port()
-    alertmanager_port = alertmanager_port or free_port()
+    ports = wanted | allocate_ports([name for name, port in wanted.items() if not port])
+    prometheus_port, alertmanager_port = ports["prometheus"], ports["alertmanager"]
     workdir.mkdir(parents=True, exist_ok=True)
     am_file = workdir / "alertmanager.yml"
     am_file.write_text(render_alertmanager_config(alertmanager_config, receiver_url))

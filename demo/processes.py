@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -75,6 +75,21 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def allocate_ports(names: Sequence[str], base: int | None = None) -> dict[str, int]:
+    """Return a port per name: ``base``, ``base + 1``, ... when given (each checked free), else free ones."""
+    if base is not None:
+        ports = {name: base + offset for offset, name in enumerate(names)}
+        for port in ports.values():
+            check_port_free(port)
+        return ports
+    # Hold every socket until all are bound, so the kernel cannot hand out one port twice.
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in names]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, sockets, strict=True)}
 
 
 def port_listener(port: int) -> tuple[str, int] | None:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from demo import monitoring
 from demo.monitoring import MonitoringConfigError, render_alertmanager_config, render_prometheus_config
-from demo.processes import PortTaken, Supervisor, free_port
+from demo.processes import ChildFailed, PortTaken, Supervisor, free_port
 from demo.receiver import Receiver
 
 RULES = """
@@ -107,6 +107,20 @@ def test_taken_prometheus_port_is_reported_before_anything_starts(tmp_path: Path
         ):
             pass
         assert supervisor.children == []
+
+
+def test_broken_rule_file_fails_with_prometheus_naming_it(tmp_path: Path) -> None:
+    rules = tmp_path / "broken-rules.yml"
+    rules.write_text("groups:\n- name: x\n  rules:\n  - alert: Broken\n    expr: rate(\n")
+    with (
+        Supervisor(tmp_path / "logs") as supervisor,
+        pytest.raises(ChildFailed, match=r"(?s)prometheus exited with code \d+ .*broken-rules\.yml"),
+        monitoring.running_monitoring(
+            supervisor, tmp_path / "monitoring", {}, [rules], ALERTMANAGER, "http://127.0.0.1:1"
+        ),
+    ):
+        pass
+    assert supervisor.children == []
 
 
 def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_path: Path) -> None:

@@ -106,6 +106,27 @@ def test_taken_port_names_the_process_holding_it() -> None:
     assert str(raised.value) == expected
 
 
+def test_ports_from_a_base_are_consecutive_and_checked() -> None:
+    with processes.socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        with pytest.raises(PortTaken, match=rf"^port {taken} is taken by .*; stop it or pass --port-base$"):
+            processes.allocate_ports(["orchestrator", "exporter"], base=taken - 1)
+    base = processes.free_port()
+    assert processes.allocate_ports(["orchestrator", "exporter"], base=base) == {
+        "orchestrator": base,
+        "exporter": base + 1,
+    }
+
+
+def test_ports_without_a_base_are_distinct_and_free() -> None:
+    ports = processes.allocate_ports([f"service{i}" for i in range(8)])
+    assert len(set(ports.values())) == 8
+    for port in ports.values():
+        processes.check_port_free(port)
+
+
 def test_child_that_exits_early_fails_with_its_log_tail(tmp_path: Path) -> None:
     supervisor = Supervisor(tmp_path)
     child = supervisor.start("broken", [PYTHON, "-c", "print('cannot open config.yml'); raise SystemExit(3)"])
