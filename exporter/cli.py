@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 COLLECTORS = {"host": True, "unit": True, "journal": True, "lightsail": False}
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
-logger = logging.getLogger("jada-agent.exporter")
+logger = logging.getLogger(__name__)
 
 
 class UsageError(Exception):
@@ -118,10 +118,19 @@ def build_registry(collectors: Sequence[Collector], process: bool = True) -> Col
     return registry
 
 
+def setup_logging(level: int) -> None:
+    """Send the exporter's logs where the orchestrator's go: journald, else stderr."""
+    log.setup("jada-exporter", level)
+    package = logging.getLogger("exporter")
+    package.handlers = list(log.logger.handlers)
+    package.setLevel(level)
+    package.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT and return the exit code."""
     args = build_parser().parse_args(argv)
-    log.setup("jada-exporter", LOG_LEVELS[args.log_level])
+    setup_logging(LOG_LEVELS[args.log_level])
     try:
         web_config = load_web_config(args.web_config_file) if args.web_config_file else WebConfig()
         address = parse_listen_address(args.listen_address)

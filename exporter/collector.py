@@ -20,7 +20,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from exporter import __version__
 
-logger = logging.getLogger("jada-agent.exporter")
+logger = logging.getLogger(__name__)
 
 # A transient failure is logged again after this long, so a flapping upstream stays
 # visible in the journal without one line per scrape.

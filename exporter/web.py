@@ -35,7 +35,7 @@ from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
 
-logger = logging.getLogger("jada-agent.exporter")
+logger = logging.getLogger(__name__)
 
 # exporter-toolkit's client_auth_type values that Python's ssl module can honour. It cannot
 # ask for a client certificate without verifying it, so RequestClientCert and

@@ -97,7 +97,7 @@ def test_a_permanent_failure_is_logged_once_however_many_scrapes(caplog: pytest.
         Failing("unit", PermanentCollectorError("systemd is not running here")), clock=clock
     )
 
-    with caplog.at_level(logging.INFO, logger="jada-agent.exporter"):
+    with caplog.at_level(logging.INFO, logger="exporter"):
         for _ in range(5):
             registry.get_sample_value("jada_exporter_collector_success", {"collector": "unit"})
             clock.now += REPEAT_LOG_SECONDS
@@ -111,7 +111,7 @@ def test_a_transient_failure_is_logged_again_only_after_the_repeat_interval(
     failing = Failing("lightsail", RuntimeError("timed out"))
     registry = registry_with(failing, clock=clock)
 
-    with caplog.at_level(logging.INFO, logger="jada-agent.exporter"):
+    with caplog.at_level(logging.INFO, logger="exporter"):
         registry.get_sample_value("jada_exporter_collector_success")
         clock.now += REPEAT_LOG_SECONDS - 1
         registry.get_sample_value("jada_exporter_collector_success")
@@ -130,7 +130,7 @@ def test_a_new_failure_message_is_logged_at_once(caplog: pytest.LogCaptureFixtur
     failing = Failing("unit", CollectorError("systemctl show timed out"))
     registry = registry_with(failing)
 
-    with caplog.at_level(logging.INFO, logger="jada-agent.exporter"):
+    with caplog.at_level(logging.INFO, logger="exporter"):
         registry.get_sample_value("jada_exporter_collector_success")
         failing.exc = CollectorError("systemctl show failed: exit code 4")
         registry.get_sample_value("jada_exporter_collector_success")

@@ -165,7 +165,7 @@ def test_without_systemd_the_unit_collector_reports_failure_and_nothing_else_and
     assert shutil.which("systemctl"), "systemctl is installed by scripts/bootstrap"
     registry = scrape(UnitCollector())
 
-    with caplog.at_level(logging.INFO, logger="jada-agent.exporter"):
+    with caplog.at_level(logging.INFO, logger="exporter"):
         samples = [
             [s for family in registry.collect() for s in family.samples if s.name.startswith("jada_unit_")]
             for _ in range(3)
