@@ -103,9 +103,9 @@ def progress_note(outcome: SessionOutcome) -> str | None:
     if outcome.last_text and outcome.last_text != outcome.summary:
         parts.append(f"last words: {outcome.last_text}")
     if outcome.reason == "completed":
-        return f"Session {outcome.session_id} completed. " + "; ".join(parts) if parts else None
-    head = f"Session {outcome.session_id} ended with {outcome.reason} after {outcome.turns} turns."
-    return " ".join([head, *parts])
+        return f"Session {outcome.session_id} completed; " + "; ".join(parts) if parts else None
+    head = f"Session {outcome.session_id} ended with {outcome.reason} after {outcome.turns} turns"
+    return "; ".join([head, *parts])
 
 
 def parse_event(line: bytes) -> dict[str, Any] | None:
