@@ -123,8 +123,7 @@ def parse(path: Path, text: str, name: str = "google") -> dict[str, Any]:
             f"type {kind!r} is not a kind jada-agent uses",
             f"use a service-account key or an authorized-user file ({auth_fix})",
         )
-    if kind == SERVICE_ACCOUNT:
-        info.setdefault("token_uri", GOOGLE_TOKEN_URI)
+    info.setdefault("token_uri", GOOGLE_TOKEN_URI)
     missing = [key for key in REQUIRED_KEYS[kind] if not isinstance(info.get(key), str) or not info[key]]
     if missing:
         raise CredentialError(path, f"{kind} file lacks {', '.join(missing)}", auth_fix)
