@@ -127,8 +127,9 @@ jada_agent_credential_ok{{%(orch)s}} == 0""",
             "0m",
             "critical",
             "{{ $labels.component }} logs token errors with HTTP {{ $labels.status_code }}.",
-            "The journal read by {{ $labels.instance }} shows token errors with HTTP {{ $labels.status_code }} "
-            "from {{ $labels.component }} ({{ $value | humanize }} within %(token_error_window)s): "
+            "The journal read by {{ $labels.instance }} shows token errors with "
+            "HTTP {{ $labels.status_code }} from {{ $labels.component }} "
+            "({{ $value | humanize }} within %(token_error_window)s): "
             "the refresh token is expired, revoked or invalid. This path works while the orchestrator's "
             "own metrics are down.",
             source="journal",
@@ -169,7 +170,8 @@ sum by (instance) (increase({exits}[%(turn_limit_window)s])) >= %(turn_limit_min
         ),
         _alert(
             "JadaDailySessionBudgetExhausted",
-            """jada_agent_daily_sessions_used{%(orch)s} >= on (instance) jada_agent_daily_session_limit{%(orch)s}
+            """jada_agent_daily_sessions_used{%(orch)s}
+  >= on (instance) jada_agent_daily_session_limit{%(orch)s}
 and on (instance)
 sum by (instance) (jada_agent_tasks{%(orch)s,state="queued"}) > 0""",
             "15m",
@@ -242,9 +244,9 @@ sum by (instance) (increase({llm}[%(llm_window)s])) >= %(llm_min_requests)s""",
         ),
         _alert(
             "JadaJournalReaderStalled",
-            '''jada_exporter_collector_success{%(exp)s,collector="journal"} == 0
+            """jada_exporter_collector_success{%(exp)s,collector="journal"} == 0
 or
-time() - jada_journal_last_entry_timestamp_seconds{%(exp)s} > %(journal_silence_seconds)s''',
+time() - jada_journal_last_entry_timestamp_seconds{%(exp)s} > %(journal_silence_seconds)s""",
             "15m",
             "warning",
             "The sidecar's journal reader is stalled.",
