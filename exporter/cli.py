@@ -13,7 +13,7 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from exporter import __version__
+from exporter import __version__, journal, rules
 from exporter.collector import Collector, ExporterCollector
 from exporter.host import HostCollector
 from exporter.unit import UnitCollector
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lightsail.endpoint-url", dest="lightsail_endpoint_url", help="Lightsail API endpoint"
     )
+    journal.add_arguments(parser)
     parser.add_argument(
         "--rules.check", dest="rules_check", type=Path, metavar="FILE", help="validate a rules file and exit"
     )
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 def build_collectors(args: argparse.Namespace) -> list[Collector]:
     """Build the collectors the flags switch on, in the order they are scraped."""
     collectors: list[Collector] = []
+    if args.collector_journal:
+        collectors.append(journal.from_args(args))
     if args.collector_host:
         collectors.append(HostCollector())
     if args.collector_unit:
@@ -118,6 +121,18 @@ def build_registry(collectors: Sequence[Collector], process: bool = True) -> Col
     return registry
 
 
+def check_rules(path: Path) -> int:
+    """Validate a rules file as ``promtool check`` does: problems on stderr, exit 1."""
+    problems = rules.check_file(path)
+    for problem in problems:
+        print(f"jada-exporter: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{path}: FAILED: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: SUCCESS")
+    return 0
+
+
 def setup_logging(level: int) -> None:
     """Send the exporter's logs where the orchestrator's go: journald, else stderr."""
     log.setup("jada-exporter", level)
@@ -131,11 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT and return the exit code."""
     args = build_parser().parse_args(argv)
     setup_logging(LOG_LEVELS[args.log_level])
+    if args.rules_check:
+        return check_rules(args.rules_check)
     try:
         web_config = load_web_config(args.web_config_file) if args.web_config_file else WebConfig()
         address = parse_listen_address(args.listen_address)
         collectors = build_collectors(args)
-    except (UsageError, WebConfigError, ValueError) as exc:
+    except (UsageError, WebConfigError, rules.RulesError, ValueError) as exc:
         print(f"jada-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -157,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        for collector in collectors:
+            if isinstance(collector, journal.JournalCollector):
+                collector.close()
     logger.info("jada-exporter stopped")
     return 0
 
