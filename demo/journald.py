@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from systemd import journal
+
 from demo.processes import Child, Supervisor
 
 JOURNALD = Path("/lib/systemd/systemd-journald")
@@ -42,10 +44,15 @@ class JournaldUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Journal:
-    """A running journald: where its files are, whether it is the host's or ours, and our pid."""
+    """A running journald: where its files are, whose it is, our pid, and when we attached.
+
+    The files outlive our journald (they are in /run, like a host's runtime journal), so a
+    second run finds the first run's entries there too; read from ``started_at`` to skip them.
+    """
 
     directory: Path
     owner: str
+    started_at: float
     pid: int | None = None
     socket: Path = SOCKET
 
@@ -53,6 +60,12 @@ class Journal:
     def is_host(self) -> bool:
         """Tell whether this journald belongs to the host (we neither started nor stop it)."""
         return self.owner == HOST
+
+    def reader(self) -> journal.Reader:
+        """Open a Reader on this journal's files, positioned at ``started_at``."""
+        reader = journal.Reader(path=str(self.directory))
+        reader.seek_realtime(self.started_at)
+        return reader
 
 
 def socket_is_live(path: Path = SOCKET) -> bool:
@@ -102,10 +115,11 @@ def running_journald(
     log_dir: Path, binary: Path = JOURNALD, start_seconds: float = 15.0
 ) -> Iterator[Journal]:
     """Yield the host's journald, or start our own for the duration of the block."""
+    started_at = time.time()
     owner = choose_owner(socket_is_live(), os.geteuid(), binary, binary.exists())
     machine_id = ensure_machine_id() if owner == OURS else MACHINE_ID.read_text().strip()
     if owner == HOST:
-        yield Journal(host_directory(machine_id), HOST)
+        yield Journal(host_directory(machine_id), HOST, started_at)
         return
     # Not live, so whatever is there is a dead journald's: sockets, and a "flushed" flag
     # that would send our instance's files to /var/log/journal instead.
@@ -115,7 +129,7 @@ def running_journald(
     try:
         child = supervisor.start("systemd-journald", [str(binary)])
         _wait_ready(directory, child, time.monotonic() + start_seconds)
-        yield Journal(directory, OURS, child.pid)
+        yield Journal(directory, OURS, started_at, child.pid)
     finally:
         supervisor.stop_all()
         shutil.rmtree(RUN_DIR, ignore_errors=True)

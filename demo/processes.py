@@ -27,6 +27,8 @@ import psutil
 
 DEFAULT_GRACE_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
+# Looked up once here: between fork and exec the child must not load libraries.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 class PortTaken(Exception):
@@ -134,9 +136,8 @@ def group_members(pgid: int) -> list[int]:
 
 
 def _die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this child when the process that started it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    """Ask the kernel to SIGTERM this child when the thread that started it dies."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Supervisor:
@@ -159,6 +160,7 @@ class Supervisor:
         cwd: Path | None = None,
     ) -> Child:
         """Start ``argv`` in a new process group with stdout and stderr in ``<log_dir>/<name>.log``."""
+        # The kernel's parent-death signal follows the starting thread: start from the main one.
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:

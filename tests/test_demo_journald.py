@@ -52,6 +52,16 @@ def read_back(directory: Path, run: str, deadline: float) -> list[dict]:
         time.sleep(0.05)
 
 
+def runs_since_start(journal: journald.Journal) -> set[str]:
+    """Return the JADA_RUN values of jada-agent entries from the journal's start on."""
+    reader = journal.reader()
+    try:
+        reader.add_match(SYSLOG_IDENTIFIER="jada-agent")
+        return {entry["JADA_RUN"] for entry in reader if "JADA_RUN" in entry}
+    finally:
+        reader.close()
+
+
 def send_from_another_process(run: str) -> None:
     subprocess.run([sys.executable, "-c", SEND, run], check=True)
 
@@ -95,11 +105,13 @@ def test_a_dead_journalds_socket_file_is_replaced_and_twice_in_a_row_works(tmp_p
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as stale:
         stale.bind(str(journald.SOCKET))
     assert journald.SOCKET.is_socket() and not journald.socket_is_live()
-    for attempt in range(2):
-        run = uuid.uuid4().hex
+    runs = [uuid.uuid4().hex, uuid.uuid4().hex]
+    for attempt, run in enumerate(runs):
         with journald.running_journald(tmp_path / str(attempt)) as journal:
             send_from_another_process(run)
             assert len(read_back(journal.directory, run, time.monotonic() + 15)) == 1
+            # The first run's entry is still in the files; the reader from started_at skips it.
+            assert runs_since_start(journal) == {run}
         assert not journald.SOCKET.exists()
 
 

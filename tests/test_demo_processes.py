@@ -161,3 +161,29 @@ def test_sigterm_to_the_demo_process_stops_every_child(tmp_path: Path) -> None:
             demo.wait()
     assert not alive(server_pid)
     assert not listening(port)
+
+
+def test_children_die_with_a_demo_process_that_was_killed_outright(tmp_path: Path) -> None:
+    port = processes.free_port()
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from demo.processes import Supervisor, wait_for_http
+        supervisor = Supervisor(Path({str(tmp_path)!r}))
+        child = supervisor.start("server", {http_server(port)!r})
+        wait_for_http("http://127.0.0.1:{port}/", time.monotonic() + 15, child)
+        print(child.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    demo = subprocess.Popen([PYTHON, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(demo.stdout.readline())
+        demo.kill()
+        demo.wait(timeout=15)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert wait_until(lambda: not alive(server_pid) and not listening(port))
