@@ -49,11 +49,15 @@ class TokenError:
     description: str
     retryable: bool
 
+    def reason(self) -> str:
+        """Say what the token endpoint answered: ``HTTP 400 invalid_grant: Token has been ...``."""
+        status = f"HTTP {self.status_code}" if self.status_code != NO_ANSWER else "no HTTP answer"
+        text = f"{status} {self.oauth_error}"
+        return f"{text}: {self.description}" if self.description else text
+
     def message(self, component: str) -> str:
         """Render the readable log line, keeping the seed's ``[component] token error:`` prefix."""
-        status = f"HTTP {self.status_code}" if self.status_code != NO_ANSWER else "no HTTP answer"
-        text = f"[{component}] token error: {status} {self.oauth_error}"
-        return f"{text}: {self.description}" if self.description else text
+        return f"[{component}] token error: {self.reason()}"
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form used in the job child's result line."""
