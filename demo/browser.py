@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from demo.processes import group_members
+from demo.processes import StackError, group_members
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (
@@ -71,7 +71,7 @@ CELL_TAGS = frozenset({"td", "th"})
 HIDDEN_TAGS = frozenset({"head", "script", "style", "noscript", "template"})
 
 
-class BrowserError(Exception):
+class BrowserError(StackError):
     """Chromium is missing, failed, or took too long; the message says which and how to fix it."""
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from systemd import journal
 
-from demo.processes import Child, Supervisor
+from demo.processes import Child, StackError, Supervisor
 
 JOURNALD = Path("/lib/systemd/systemd-journald")
 RUN_DIR = Path("/run/systemd/journal")
@@ -38,7 +38,7 @@ HOST = "host"
 OURS = "ours"
 
 
-class JournaldUnavailable(Exception):
+class JournaldUnavailable(StackError):
     """No journald runs and we cannot start one; the message says what is missing."""
 
 

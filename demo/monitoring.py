@@ -21,14 +21,14 @@ from typing import Any
 
 import yaml
 
-from demo.processes import Supervisor, allocate_ports, check_port_free, wait_for_http
+from demo.processes import StackError, Supervisor, allocate_ports, check_port_free, wait_for_http
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 ROUTE_TIMINGS = ("group_wait", "group_interval", "repeat_interval")
 
 
-class MonitoringConfigError(ValueError):
+class MonitoringConfigError(StackError):
     """An Alertmanager config the stack cannot run with; the message names the key."""
 
 
@@ -73,7 +73,11 @@ def render_alertmanager_config(
     if not isinstance(config, dict) or not isinstance(config.get("route"), dict):
         raise MonitoringConfigError(f"{source_name}: route: missing; Alertmanager needs a root route")
     _shorten_route(config["route"], timings, root=True)
-    for receiver in config.get("receivers") or []:
+    for index, receiver in enumerate(config.get("receivers") or []):
+        if not isinstance(receiver, dict) or not receiver.get("name"):
+            raise MonitoringConfigError(
+                f"{source_name}: receivers[{index}].name: missing; name every receiver"
+            )
         for webhook in receiver.get("webhook_configs") or []:
             webhook.pop("url_file", None)
             webhook["url"] = f"{receiver_url.rstrip('/')}/{urllib.parse.quote(receiver['name'])}"

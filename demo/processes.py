@@ -31,7 +31,11 @@ _PR_SET_PDEATHSIG = 1
 _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
-class PortTaken(Exception):
+class StackError(Exception):
+    """Something the stack needs is missing or broken; the message says what and how to fix it."""
+
+
+class PortTaken(StackError):
     """A port the stack needs is already bound by another process."""
 
     def __init__(self, port: int, owner: str | None, pid: int | None, hint: str) -> None:
@@ -46,7 +50,7 @@ class PortTaken(Exception):
         return f"port {self.port} is taken by {who}; {self.hint}"
 
 
-class ChildFailed(Exception):
+class ChildFailed(StackError):
     """A child exited or never became ready; the message ends with its log's tail."""
 
 
@@ -164,16 +168,19 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
-            popen = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+            try:
+                popen = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env) if env is not None else None,
+                    cwd=cwd,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            except OSError as exc:
+                raise ChildFailed(f"cannot start {name}: {argv[0]}: {exc.strerror}") from None
         child = Child(name, popen, log_path)
         self.children.append(child)
         return child

@@ -94,6 +94,12 @@ def test_alertmanager_config_without_a_route_names_the_key() -> None:
         )
 
 
+def test_alertmanager_receiver_without_a_name_is_named_by_index() -> None:
+    source = "route: {receiver: pager}\nreceivers:\n- webhook_configs: [{url: http://x.invalid/}]\n"
+    with pytest.raises(MonitoringConfigError, match=r"^alertmanager.yml: receivers\[0\].name: missing"):
+        render_alertmanager_config(source, "http://127.0.0.1:1")
+
+
 def test_taken_prometheus_port_is_reported_before_anything_starts(tmp_path: Path) -> None:
     with socket.socket() as taken, Supervisor(tmp_path) as supervisor:
         taken.bind(("127.0.0.1", 0))
@@ -163,6 +169,8 @@ def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_pat
                 "runbook_url": "https://example.invalid/runbooks/DemoTokenRefreshFailing.md",
             }
             assert stack.query("demo_token_refresh_failing")[0]["value"][1] == "1"
+            held = [a["labels"]["alertname"] for a in stack.alertmanager_alerts()]
+            assert held == ["DemoTokenRefreshFailing"]
 
             failing.set(0)
             receiver.wait_for("DemoTokenRefreshFailing", "resolved", time.monotonic() + 40)

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from demo import processes
-from demo.processes import ChildFailed, PortTaken, Supervisor
+from demo.processes import ChildFailed, PortTaken, StackError, Supervisor
 
 PYTHON = sys.executable
 
@@ -133,6 +133,13 @@ def test_child_that_exits_early_fails_with_its_log_tail(tmp_path: Path) -> None:
     with pytest.raises(ChildFailed, match=r"(?s)broken exited with code 3 .*cannot open config.yml"):
         processes.wait_for_http("http://127.0.0.1:1/", time.monotonic() + 15, child)
     supervisor.stop_all()
+
+
+def test_missing_program_fails_with_its_name_not_a_traceback(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path)
+    with pytest.raises(StackError, match=r"^cannot start prometheus: /nonexistent/prometheus: No such file"):
+        supervisor.start("prometheus", ["/nonexistent/prometheus"])
+    assert supervisor.children == []
 
 
 def test_sigterm_to_the_demo_process_stops_every_child(tmp_path: Path) -> None:
