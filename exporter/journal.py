@@ -141,8 +141,8 @@ class JournalCollector:
         self._budget = budget_seconds
         self._boot_time = boot_time
         pinned = pinned_fields(self._matches)
-        self._pinned = {name: value for name, value in pinned.items() if name in rules.fields}
-        self._fetch = tuple(name for name in rules.fields if name not in self._pinned)
+        self._pinned = {name: value for name, value in pinned.items() if name in rules.eager_fields}
+        self._fetch = tuple(name for name in rules.eager_fields if name not in self._pinned)
         self._label_names = {counter.metric: counter.label_names for counter in rules.counters}
         self._label_names.update(
             {
@@ -311,6 +311,13 @@ class JournalCollector:
         following, get = reader._next, reader._get
         fetch, pinned, evaluate, count = self._fetch, self._pinned, self._rules.evaluate, self._count
         malformed = current.counters[MALFORMED_ENTRIES]
+
+        def fetch_later(name: str) -> str | None:
+            try:
+                return get(name).decode(errors="replace")
+            except KeyError:
+                return None
+
         deadline = time.monotonic() + self._budget
         read = 0
         caught_up = False
@@ -321,7 +328,7 @@ class JournalCollector:
                 caught_up = True
                 break
             read += 1
-            entry = dict(pinned)
+            entry = pinned.copy()
             not_utf8 = False
             for name in fetch:
                 try:
@@ -339,7 +346,7 @@ class JournalCollector:
                 malformed[("not_utf8",)] += 1
             if MESSAGE not in entry:
                 malformed[("no_message",)] += 1
-            for rule, values in evaluate(entry):
+            for rule, values in evaluate(entry, fetch_later):
                 count(rule, values)
         if read:
             current.cursor = reader._get_cursor()

@@ -12,8 +12,9 @@ structured entry is kept from being counted a second time by a regex fallback.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FIELD_NAME = re.compile(r"^[A-Z0-9_]+$")
 _RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
 # Target labels Prometheus adds itself, and `type` which the metric contract forbids.
+_NAMED_GROUP = re.compile(r"\(\?P<[a-zA-Z_][a-zA-Z0-9_]*>")
 _RESERVED_LABELS = frozenset({"job", "instance", "type"})
 _RULE_KEYS = frozenset({"name", "metric", "help", "match", "absent", "regex", "labels"})
 _LABEL_KEYS = frozenset({"field", "capture", "allowed", "max_values", "map", "missing", "preset"})
@@ -39,6 +41,9 @@ LABEL_OVERFLOW = "jada_journal_label_overflow_total"
 MALFORMED_ENTRIES = "jada_journal_malformed_entries_total"
 STATE_FILE_RESETS = "jada_journal_state_file_resets_total"
 RESERVED_METRICS = frozenset({CURSOR_RESETS, LABEL_OVERFLOW, MALFORMED_ENTRIES, STATE_FILE_RESETS})
+
+
+Fetch = Callable[[str], str | None]
 
 
 class RulesError(Exception):
@@ -71,38 +76,62 @@ class Rule:
     regex: re.Pattern[str] | None = None
     labels: tuple[Label, ...] = ()
 
-    def fields(self) -> frozenset[str]:
-        """Return the journal fields this rule reads."""
-        names = set(self.match) | set(self.absent) | {lb.field for lb in self.labels if lb.field}
+    def condition_fields(self) -> frozenset[str]:
+        """Return the journal fields needed to decide whether an entry matches."""
+        names = set(self.match) | set(self.absent)
         if self.regex is not None:
             names.add(MESSAGE)
         return frozenset(names)
 
-    def label_values(self, entry: Mapping[str, str]) -> tuple[str, ...] | None:
-        """Return the raw label values when ``entry`` matches, else None."""
-        for name, values in self.match.items():
-            if entry.get(name) not in values:
-                return None
-        for name in self.absent:
-            if name in entry:
-                return None
-        groups: Mapping[str, str | None] = {}
-        if self.regex is not None:
-            message = entry.get(MESSAGE)
-            if message is None:
-                return None
-            found = self.regex.search(message)
-            if found is None:
-                return None
-            groups = found.groupdict()
-        values = []
-        for label in self.labels:
-            raw = entry.get(label.field) if label.field else groups.get(label.capture or "")
-            if raw is None:
-                values.append(label.missing)
-            else:
-                values.append(label.value_map.get(raw, raw))
-        return tuple(values)
+    def label_fields(self) -> frozenset[str]:
+        """Return the journal fields the labels are taken from."""
+        return frozenset(label.field for label in self.labels if label.field)
+
+    def label_values(self, entry: Mapping[str, str], fetch: Fetch | None = None) -> tuple[str, ...] | None:
+        """Return the raw label values when ``entry`` matches, else None.
+
+        ``entry`` holds at least the condition fields the entry has; a label field missing
+        from it is asked of ``fetch``, so fields only labels need are read only on a match.
+        """
+        return self.matcher(entry, fetch)
+
+    @functools.cached_property
+    def matcher(self) -> Callable[[Mapping[str, str], Fetch | None], tuple[str, ...] | None]:
+        """Return ``label_values`` as a closure over this rule's parts, for the per-entry loop."""
+        match_items = tuple(self.match.items())
+        absent = self.absent
+        search = self.regex.search if self.regex is not None else None
+        labels = tuple((lb.field, lb.capture or "", lb.missing, lb.value_map) for lb in self.labels)
+
+        def matcher(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
+            for name, allowed in match_items:
+                if entry.get(name) not in allowed:
+                    return None
+            for name in absent:
+                if name in entry:
+                    return None
+            groups: Mapping[str, str | None] = {}
+            if search is not None:
+                message = entry.get(MESSAGE)
+                found = search(message) if message is not None else None
+                if found is None:
+                    return None
+                groups = found.groupdict()
+            values = []
+            for source_field, capture, missing, value_map in labels:
+                if source_field is None:
+                    raw = groups.get(capture)
+                elif source_field in entry:
+                    raw = entry[source_field]
+                else:
+                    raw = fetch(source_field) if fetch is not None else None
+                if raw is None:
+                    values.append(missing)
+                else:
+                    values.append(value_map.get(raw, raw) if value_map else raw)
+            return tuple(values)
+
+        return matcher
 
 
 def bound_labels(
@@ -152,6 +181,23 @@ class Counter:
         return children
 
 
+def _prefilter(rules: Sequence[Rule]) -> re.Pattern[str] | None:
+    """Return one pattern matching wherever any rule's regex might, or None if none can be made.
+
+    A plain line that no rule wants costs one search instead of one per rule. Named groups
+    become plain groups so that rules sharing group names can be joined.
+    """
+    patterns = [rule.regex.pattern for rule in rules if rule.regex is not None]
+    if not patterns:
+        return None
+    joined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', pattern)})" for pattern in patterns)
+    try:
+        return re.compile(joined)
+    except re.error:
+        # Back-references to named groups or inline flags cannot be joined; check each rule.
+        return None
+
+
 class RuleSet:
     """The rules in order, grouped by counter, with the fields they read."""
 
@@ -169,17 +215,44 @@ class RuleSet:
             )
             for metric, group in grouped.items()
         )
-        self.fields = tuple(sorted(set().union(*(rule.fields() for rule in self.rules))))
+        eager: set[str] = set()
+        for rule in self.rules:
+            eager |= rule.condition_fields()
+            if not rule.condition_fields():
+                eager |= rule.label_fields()
+        # Fields read for every entry; the others are read only when a rule matched.
+        self.eager_fields = tuple(sorted(eager))
+        self._prefilter = _prefilter(self.rules)
+        # The rules in counter order, each with the first field it matches on, checked
+        # before the call; plain lines that no regex wants skip the regex rules altogether.
+        plan = [
+            (rule.metric, rule.matcher, *next(iter(rule.match.items()), (None, frozenset())), rule)
+            for counter in self.counters
+            for rule in counter.rules
+        ]
+        self._plan_all = tuple(plan)
+        self._plan_plain = tuple(step for step in plan if step[-1].regex is None)
 
-    def evaluate(self, entry: Mapping[str, str]) -> list[tuple[Rule, tuple[str, ...]]]:
+    def evaluate(
+        self, entry: Mapping[str, str], fetch: Fetch | None = None
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
         """Return, for each counter, the first rule matching ``entry`` and its raw label values."""
+        message = entry.get(MESSAGE)
+        if message is not None and (self._prefilter is None or self._prefilter.search(message) is not None):
+            plan = self._plan_all
+        else:
+            plan = self._plan_plain
         hits = []
-        for counter in self.counters:
-            for rule in counter.rules:
-                values = rule.label_values(entry)
-                if values is not None:
-                    hits.append((rule, values))
-                    break
+        counted = None
+        for metric, matcher, guard_field, guard_values, rule in plan:
+            if metric == counted:
+                continue
+            if guard_field is not None and entry.get(guard_field) not in guard_values:
+                continue
+            values = matcher(entry, fetch)
+            if values is not None:
+                hits.append((rule, values))
+                counted = metric
         return hits
 
 

@@ -92,6 +92,9 @@ def decode(data: bytes) -> JournalState:
 
 def load(path: Path) -> JournalState | None:
     """Read the state at ``path``; None when there is none yet, StateFileError when it is bad."""
+    # A writer killed between writing its temporary file and renaming it leaves the file behind.
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
