@@ -3,13 +3,15 @@
 python-systemd's ``journal.send`` (sd_journal_send) always writes to
 /run/systemd/journal/socket, so the orchestrator's structured entries reach a journal only
 through that path. A namespace instance (``systemd-journald NAME``) listens on
-/run/systemd/journal.NAME/socket instead, which no writer here would use; so when no
-journald runs we start the plain one, as root, without systemd as PID 1. Found on Debian 12
-(systemd 252): it creates its sockets under /run/systemd/journal/ itself and, until someone
-asks it to flush, writes /run/log/journal/<machine-id>/system.journal, which
-``journalctl --directory`` and ``systemd.journal.Reader(path=...)`` read. It needs
-/etc/machine-id. It leaves its socket files behind when it exits, and a socket file is all
-``orchestrator.log.journal_available`` looks at, so we remove them when we stop it.
+/run/systemd/journal.NAME/socket and writes /var/log/journal/<machine-id>.NAME/, which no
+writer here would reach; so when no journald runs we start the plain one, as root, without
+systemd as PID 1. Found on Debian 12 (systemd 252): it creates its sockets under
+/run/systemd/journal/ itself and, until someone asks it to flush, writes
+/run/log/journal/<machine-id>/system.journal, which ``journalctl --directory`` and
+``systemd.journal.Reader(path=...)`` read. With an empty /etc/machine-id it writes
+/run/log/journal/system.journal instead, so we create the id first
+(systemd-machine-id-setup). It leaves its socket files behind when it exits, and a socket
+file is all ``orchestrator.log.journal_available`` looks at, so we remove them on stop.
 """
 
 from __future__ import annotations
