@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -125,8 +126,11 @@ class Scheduler:
         if not last:
             return now
         due = last[0].started_at + interval
-        # Overdue after a restart: one run now (not one per missed slot), then the old cadence.
-        return due if due > now else now
+        if due > now:
+            return due
+        # Overdue after a restart: the latest missed slot, so one run now (not one per missed
+        # slot) and then the old 30-minute grid again.
+        return last[0].started_at + math.floor((now - last[0].started_at) / interval) * interval
 
     @property
     def running(self) -> list[str]:
