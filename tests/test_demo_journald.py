@@ -85,6 +85,27 @@ def test_entry_sent_with_python_systemd_is_read_back_from_the_journal_directory(
 
 
 @needs_journald
+def test_orchestrator_log_events_reach_our_journal_with_their_fields(tmp_path: Path) -> None:
+    run = uuid.uuid4().hex
+    script = (
+        "import sys\n"
+        "from orchestrator import log\n"
+        "log.setup()\n"
+        "log.event('[port-sheet] sync failed at 2026-05-13T14:30:00Z: invalid_grant',"
+        " event='sync_failed', component='port-sheet', job_name='port_sheet_sync', run=sys.argv[1])\n"
+    )
+    with journald.running_journald(tmp_path) as journal:
+        subprocess.run([sys.executable, "-c", script, run], check=True)
+        (entry,) = read_back(journal.directory, run, time.monotonic() + 15)
+    assert entry["MESSAGE"] == "[port-sheet] sync failed at 2026-05-13T14:30:00Z: invalid_grant"
+    assert (entry["JADA_EVENT"], entry["JADA_COMPONENT"], entry["JADA_JOB_NAME"]) == (
+        "sync_failed",
+        "port-sheet",
+        "port_sheet_sync",
+    )
+
+
+@needs_journald
 def test_our_journald_is_stopped_and_leaves_no_socket_behind(tmp_path: Path) -> None:
     if journald.socket_is_live():
         pytest.skip("the host's journald runs; we start none of our own")
