@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from journalfixtures import JOURNAL_REMOTE, entry, write_journal
 
+from exporter.cli import build_collectors, build_parser
+
 EXPORTER = [sys.executable, "-m", "exporter"]
 # Logs go to stderr, where the test reads them, even on a host with a journal socket.
 ENV = {**os.environ, "JADA_JOURNAL_SOCKET": "/nonexistent/journal/socket"}
@@ -140,3 +142,17 @@ def test_rules_check_passes_a_good_file_and_fails_a_broken_one(tmp_path: Path) -
     failed = run(f"--rules.check={broken}")
     assert failed.returncode == 1
     assert "deploys" in failed.stderr and "bogus" in failed.stderr
+
+
+def test_collector_flags_switch_collectors_on_and_off() -> None:
+    def names(*argv: str) -> list[str]:
+        return [collector.name for collector in build_collectors(build_parser().parse_args(argv))]
+
+    assert names() == ["journal", "host", "unit"]
+    assert names("--no-collector.journal", "--no-collector.unit") == ["host"]
+    assert names(
+        "--no-collector.host",
+        "--collector.lightsail",
+        "--lightsail.instance-name=jada-agent",
+        "--lightsail.region=us-east-1",
+    ) == ["journal", "unit", "lightsail"]
