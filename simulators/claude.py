@@ -503,8 +503,9 @@ class ClaudeSimulator:
 
     def start(self) -> ClaudeSimulator:
         """Serve in a background thread."""
+        # A short poll interval so stop() returns quickly (tests start and stop many servers).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="claude-simulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="claude-simulator", daemon=True
         )
         self._thread.start()
         return self
