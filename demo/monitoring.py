@@ -139,13 +139,16 @@ def running_monitoring(
     workdir: Path,
     targets: Mapping[str, Sequence[str]],
     rule_files: Sequence[Path],
-    alertmanager_config: str,
+    alertmanager_config: Path | str,
     receiver_url: str,
     prometheus_port: int = 0,
     alertmanager_port: int = 0,
     start_seconds: float = 30.0,
 ) -> Iterator[Monitoring]:
-    """Start Alertmanager then Prometheus (port 0: a free one) and stop both after the block."""
+    """Start Alertmanager then Prometheus (port 0: a free one) and stop both after the block.
+
+    ``alertmanager_config`` is a file, or its text; the running copy is rendered from it.
+    """
     wanted = {"prometheus": prometheus_port, "alertmanager": alertmanager_port}
     for port in wanted.values():
         if port:
@@ -154,7 +157,14 @@ def running_monitoring(
     prometheus_port, alertmanager_port = ports["prometheus"], ports["alertmanager"]
     workdir.mkdir(parents=True, exist_ok=True)
     am_file = workdir / "alertmanager.yml"
-    am_file.write_text(render_alertmanager_config(alertmanager_config, receiver_url))
+    if isinstance(alertmanager_config, Path):
+        try:
+            source, source_name = alertmanager_config.read_text(), str(alertmanager_config)
+        except OSError as exc:
+            raise MonitoringConfigError(f"{alertmanager_config}: cannot read: {exc.strerror}") from None
+    else:
+        source, source_name = alertmanager_config, "alertmanager.yml"
+    am_file.write_text(render_alertmanager_config(source, receiver_url, source_name=source_name))
     prom_file = workdir / "prometheus.yml"
     prom_file.write_text(render_prometheus_config(targets, rule_files, f"127.0.0.1:{alertmanager_port}"))
     am_url = f"http://127.0.0.1:{alertmanager_port}"

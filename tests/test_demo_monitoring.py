@@ -100,6 +100,17 @@ def test_alertmanager_receiver_without_a_name_is_named_by_index() -> None:
         render_alertmanager_config(source, "http://127.0.0.1:1")
 
 
+def test_unreadable_alertmanager_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "alertmanager.yml"
+    with (
+        Supervisor(tmp_path / "logs") as supervisor,
+        pytest.raises(MonitoringConfigError, match=rf"^{missing}: cannot read: No such file"),
+        monitoring.running_monitoring(supervisor, tmp_path, {}, [], missing, "http://127.0.0.1:1"),
+    ):
+        pass
+    assert supervisor.children == []
+
+
 def test_taken_prometheus_port_is_reported_before_anything_starts(tmp_path: Path) -> None:
     with socket.socket() as taken, Supervisor(tmp_path) as supervisor:
         taken.bind(("127.0.0.1", 0))
@@ -139,6 +150,8 @@ def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_pat
     server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
+    alertmanager_yml = tmp_path / "alertmanager.yml"
+    alertmanager_yml.write_text(ALERTMANAGER)
     out = io.StringIO()
     try:
         with (
@@ -149,7 +162,7 @@ def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_pat
                 tmp_path / "monitoring",
                 {"demo-test": [f"127.0.0.1:{metrics_port}"]},
                 [rules],
-                ALERTMANAGER,
+                alertmanager_yml,
                 receiver.url,
             ) as stack,
         ):
