@@ -221,8 +221,17 @@ class GoogleSimulator:
 
     # Token endpoint
 
-    def token(self, form: dict[str, str]) -> tuple[int, str, str]:
+    def token(self, form: dict[str, str], authorization: str = "") -> tuple[int, str, str]:
         """Answer a token request: (status, content type, body)."""
+        if authorization.startswith("Basic "):
+            # client_secret_basic (RFC 6749 2.3.1), as requests-oauthlib sends it.
+            decoded = base64.b64decode(authorization[6:]).decode()
+            client_id, _, client_secret = decoded.partition(":")
+            form = {
+                **form,
+                "client_id": urllib.parse.unquote_plus(client_id),
+                "client_secret": urllib.parse.unquote_plus(client_secret),
+            }
         with self._lock:
             scenario = self.token_scenario.take()
         if scenario == "hang":
@@ -519,7 +528,7 @@ def _handler_for(sim: GoogleSimulator) -> type[BaseHTTPRequestHandler]:
             try:
                 if parsed.path == "/token" and method == "POST":
                     form = dict(urllib.parse.parse_qsl(raw.decode()))
-                    self._send(*sim.token(form))
+                    self._send(*sim.token(form, self.headers.get("Authorization", "")))
                 elif parsed.path == "/o/oauth2/auth" and method == "GET":
                     status, headers, body = sim.authorize(dict(urllib.parse.parse_qsl(parsed.query)))
                     self._send(status, "text/html", body, headers)
