@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.taskcli",
     "orchestrator.status",
     "orchestrator.session",
+    "orchestrator.scheduler",
+    "orchestrator.reauth",
 )
 
 EXIT_USAGE = 2
