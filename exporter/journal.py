@@ -106,15 +106,28 @@ def pinned_fields(matches: Sequence[str]) -> dict[str, str]:
     return {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
 
 
+def _may_read(path: Path, mode: int) -> bool:
+    """Tell whether this process, with its effective ids, may access ``path`` in ``mode``."""
+    try:
+        return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
+    except OSError:
+        return False
+
+
 def unreadable_journal_files(directories: Sequence[Path]) -> list[Path]:
-    """Return the journal files under ``directories`` this process may not read."""
-    unreadable = []
+    """Return the journal files and directories under ``directories`` this process may not read.
+
+    libsystemd skips them without a word, which would look like a quiet journal.
+    """
+    unreadable: list[Path] = []
     for directory in directories:
-        if not directory.is_dir():
+        if not os.path.lexists(directory):
             continue
-        for path in sorted(directory.rglob("*.journal")):
-            if not os.access(path, os.R_OK):
-                unreadable.append(path)
+        for root, _, files in os.walk(directory, onerror=lambda exc: unreadable.append(Path(exc.filename))):
+            for name in sorted(files):
+                path = Path(root) / name
+                if name.endswith((".journal", ".journal~")) and not _may_read(path, os.R_OK):
+                    unreadable.append(path)
     return unreadable
 
 
@@ -238,9 +251,13 @@ class JournalCollector:
         """Open the journal with the matches and position it where counting stopped."""
         if self._directory is not None:
             directory = Path(self._directory)
-            if not directory.is_dir():
+            try:
+                is_directory = directory.is_dir()
+            except PermissionError:
+                is_directory = True
+            if not is_directory:
                 raise JournalError(f"journal directory {directory} does not exist; check --journal.directory")
-            if not os.access(directory, os.R_OK | os.X_OK):
+            if not _may_read(directory, os.R_OK | os.X_OK):
                 raise JournalError(
                     f"journal directory {directory} is not readable by this user; "
                     "give it read access (e.g. the systemd-journal group)"
@@ -250,8 +267,8 @@ class JournalCollector:
             unreadable = unreadable_journal_files(list(_SYSTEM_JOURNAL_DIRS))
         if unreadable:
             raise JournalError(
-                f"journal file {unreadable[0]} is not readable by this user "
-                f"({len(unreadable)} such files); add the exporter's user to the systemd-journal group"
+                f"{unreadable[0]} is not readable by this user ({len(unreadable)} such journal files "
+                "or directories); add the exporter's user to the systemd-journal group"
             )
         try:
             reader = (

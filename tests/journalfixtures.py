@@ -20,6 +20,9 @@ BOOT_ID = "6a0f1c2b3d4e5f60718293a4b5c6d7e8"
 UNIT = "jada-agent.service"
 # 2026-05-13T14:00:00Z, the afternoon of the seed's incident.
 START_USEC = int(datetime(2026, 5, 13, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
+# The fixture boot, from which monotonic timestamps count: libsystemd orders the entries of
+# one boot across files by them, so they must agree with the realtime ones.
+BOOT_USEC = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
 STEP_USEC = 1000
 
 Fields = Mapping[str, str | bytes]
@@ -60,11 +63,14 @@ def export_stream(
     entries: Iterable[Fields], start_usec: int = START_USEC, step_usec: int = STEP_USEC
 ) -> bytes:
     """Serialize entries, adding timestamps and a boot id to those without."""
+    if start_usec <= BOOT_USEC:
+        raise ValueError(f"fixture entries start after the fixture boot ({BOOT_USEC} usec)")
     chunks = []
     for index, fields in enumerate(entries):
+        realtime = start_usec + index * step_usec
         stamped: dict[str, str | bytes] = {
-            "__REALTIME_TIMESTAMP": str(start_usec + index * step_usec),
-            "__MONOTONIC_TIMESTAMP": str(1_000_000 + index * step_usec),
+            "__REALTIME_TIMESTAMP": str(realtime),
+            "__MONOTONIC_TIMESTAMP": str(realtime - BOOT_USEC),
             "_BOOT_ID": BOOT_ID,
         }
         stamped.update(fields)
