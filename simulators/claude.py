@@ -556,8 +556,10 @@ def _handler_for(sim: ClaudeSimulator) -> type[BaseHTTPRequestHandler]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    # Keep-alive like the real API, so the SDK's connection pool is exercised.
+    # Keep-alive like the real API, so the SDK's connection pool is exercised; without
+    # Nagle, as headers and body go out in two writes that would otherwise wait for an ACK.
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     simulator: ClaudeSimulator
 
     def log_message(self, format: str, *args: Any) -> None:
