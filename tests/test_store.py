@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.store import SCHEMA_VERSION, Store, StoreError, utc_day
+from orchestrator.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, utc_day
 
 
 @pytest.fixture
@@ -33,6 +33,32 @@ def test_reopening_keeps_tasks_and_does_not_rerun_migrations(tmp_path: Path) -> 
     with Store(tmp_path / "jada.db") as second:
         assert second.get_task(task_id).title == "Refactor"
         assert second.schema_version == SCHEMA_VERSION
+
+
+def test_a_version_1_store_is_migrated_in_place_with_its_tasks_counted(tmp_path: Path) -> None:
+    path = tmp_path / "jada.db"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
+    db.executemany(
+        "INSERT INTO tasks (title, prompt, state, created_at, updated_at) VALUES (?, '', ?, 0, 0)",
+        [("a", "done"), ("b", "done"), ("c", "queued")],
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.snapshot().tasks_by_state["done"] == 2
+        store.set_task_state(3, "done")
+        assert store.snapshot().tasks_by_state == {
+            "queued": 0,
+            "running": 0,
+            "needs_you": 0,
+            "done": 3,
+            "failed": 0,
+            "cancelled": 0,
+        }
 
 
 def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
