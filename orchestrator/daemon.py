@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from orchestrator import cli, config, log
 from orchestrator.log import logger
 from orchestrator.metrics import LLM_OUTCOMES, Metrics
+from orchestrator.scheduler import Scheduler as JobScheduler
 from orchestrator.status import gather
 from orchestrator.store import TOKEN_TYPES, Snapshot, Store, StoreError, Task
 from orchestrator.web import StatusServer
@@ -541,7 +542,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"jada-agent: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
     metrics = Metrics(cfg.max_turns, cfg.daily_sessions, snapshot=store.snapshot, models=(cfg.model,))
-    daemon = Daemon(cfg, store, metrics)
+    daemon = Daemon(cfg, store, metrics, scheduler=JobScheduler(cfg, store, metrics))
     host, port = cfg.listen_host_port
     try:
         server = StatusServer(
