@@ -125,11 +125,14 @@ def next_step(stop_reason: str | None, content: list[dict[str, Any]], stop_detai
     if stop_reason in ("end_turn", "stop_sequence"):
         return Step("tools") if has_tool_use else Step("finish", "completed")
     if stop_reason == "tool_use":
+        if not has_tool_use:
+            return Step("finish", "error", "stop_reason tool_use came without a tool_use block")
         return Step("tools")
     if stop_reason == "max_tokens":
         # A tool_use block cut off mid-input cannot be run; the docs say to retry the
-        # request with a higher max_tokens. Cut-off text is continued instead.
-        if content and content[-1].get("type") == "tool_use":
+        # request with a higher max_tokens, as for an answer cut off before it said anything.
+        # Cut-off text is continued instead.
+        if not content or content[-1].get("type") == "tool_use":
             return Step("retry_larger")
         return Step("continue")
     if stop_reason == "pause_turn":

@@ -36,6 +36,8 @@ TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "bash", "input": {"comm
         ("tool_use", [TEXT, TOOL_USE], Step("tools")),
         ("max_tokens", [TEXT], Step("continue")),
         ("max_tokens", [TEXT, TOOL_USE], Step("retry_larger")),
+        ("max_tokens", [], Step("retry_larger")),
+        ("tool_use", [TEXT], Step("finish", "error", "stop_reason tool_use came without a tool_use block")),
         ("pause_turn", [TEXT], Step("resume")),
         (
             "model_context_window_exceeded",
