@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -13,9 +15,16 @@ import yaml
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from demo import monitoring
-from demo.monitoring import MonitoringConfigError, render_alertmanager_config, render_prometheus_config
+from demo.monitoring import (
+    MonitoringConfigError,
+    parse_duration,
+    render_alertmanager_config,
+    render_prometheus_config,
+)
 from demo.processes import ChildFailed, PortTaken, Supervisor, free_port
 from demo.receiver import Receiver
+
+REPO = Path(__file__).resolve().parent.parent
 
 RULES = """
 groups:
@@ -32,6 +41,14 @@ groups:
       runbook_url: https://example.invalid/runbooks/DemoTokenRefreshFailing.md
 """
 
+PROMETHEUS_WITH_HOST_LABEL = """
+scrape_configs:
+  - job_name: demo-test
+    static_configs:
+      - targets: ["127.0.0.1:1"]
+        labels: {instance: demo-host}
+"""
+
 ALERTMANAGER = """
 route:
   receiver: ticket
@@ -40,6 +57,9 @@ route:
   group_interval: 5m
   repeat_interval: 4h
   routes:
+  - receiver: deadmansswitch
+    matchers: ['alertname="Watchdog"']
+    group_wait: 0s
   - receiver: pager
     matchers: ['severity="critical"']
     group_interval: 10m
@@ -51,6 +71,9 @@ receivers:
   webhook_configs:
   - url: https://pager.example.invalid/hook
     send_resolved: true
+- name: deadmansswitch
+  webhook_configs:
+  - url: https://deadmansswitch.example.invalid/hook
 """
 
 
@@ -76,15 +99,106 @@ def test_alertmanager_copy_has_short_timings_and_webhooks_to_the_receiver() -> N
     config = yaml.safe_load(render_alertmanager_config(ALERTMANAGER, "http://127.0.0.1:5001/"))
     route = config["route"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("1s", "1s", "4h")
-    assert route["routes"][0] == {
-        "receiver": "pager",
-        "matchers": ['severity="critical"'],
-        "group_interval": "1s",
-    }
+    assert route["routes"] == [
+        {"receiver": "deadmansswitch", "matchers": ['alertname="Watchdog"'], "group_wait": "0s"},
+        {"receiver": "pager", "matchers": ['severity="critical"'], "group_interval": "1s"},
+    ]
     assert config["receivers"] == [
         {"name": "ticket", "webhook_configs": [{"url": "http://127.0.0.1:5001/ticket"}]},
         {"name": "pager", "webhook_configs": [{"url": "http://127.0.0.1:5001/pager", "send_resolved": True}]},
+        {"name": "deadmansswitch", "webhook_configs": [{"url": "http://127.0.0.1:5001/deadmansswitch"}]},
     ]
+
+
+def test_alertmanager_timing_that_is_not_a_duration_names_the_route() -> None:
+    source = "route: {receiver: r, routes: [{receiver: r, group_wait: soon}]}\nreceivers: [{name: r}]\n"
+    with pytest.raises(
+        MonitoringConfigError, match=r"^alertmanager.yml: route.routes\[0\].group_wait: not a"
+    ):
+        render_alertmanager_config(source, "http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("0s", 0), ("30s", 30), ("1h30m", 5400), ("250ms", 0.25)])
+def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 m", "1m-2s", "soon"])
+def test_malformed_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_prometheus_job_from_the_source_keeps_its_labels_at_the_stacks_port(tmp_path: Path) -> None:
+    source = textwrap.dedent(
+        """
+        global: {scrape_interval: 15s, evaluation_interval: 15s, external_labels: {site: home}}
+        rule_files: [../../alerts/rules.yml]
+        scrape_configs:
+          - job_name: jada-agent
+            scrape_interval: 30s
+            static_configs:
+              - targets: ["127.0.0.1:9741"]
+                labels: {instance: jada-agent}
+          - job_name: lightsail
+            static_configs: [{targets: ["10.0.0.1:9742"]}]
+        """
+    )
+    rules = tmp_path / "rules.yml"
+    config = yaml.safe_load(
+        render_prometheus_config(
+            {"jada-agent": ["127.0.0.1:40001"], "demo-extra": ["127.0.0.1:40002"]},
+            [rules],
+            "127.0.0.1:40003",
+            source=source,
+        )
+    )
+    assert config["global"] == {
+        "scrape_interval": "1s",
+        "evaluation_interval": "1s",
+        "external_labels": {"site": "home"},
+        "scrape_timeout": "1s",
+    }
+    assert config["rule_files"] == [str(rules)]
+    assert config["scrape_configs"] == [
+        {
+            "job_name": "jada-agent",
+            "static_configs": [{"targets": ["127.0.0.1:40001"], "labels": {"instance": "jada-agent"}}],
+        },
+        {"job_name": "demo-extra", "static_configs": [{"targets": ["127.0.0.1:40002"]}]},
+    ]
+
+
+def test_the_projects_configs_render_to_configs_promtool_and_amtool_accept(tmp_path: Path) -> None:
+    prometheus_yml = tmp_path / "prometheus.yml"
+    prometheus_yml.write_text(
+        render_prometheus_config(
+            {"jada-agent": ["127.0.0.1:40001"], "jada-exporter": ["127.0.0.1:40002"]},
+            [REPO / "alerts" / "rules.yml"],
+            "127.0.0.1:40003",
+            source=(REPO / "deploy" / "prometheus" / "prometheus.yml").read_text(),
+        )
+    )
+    alertmanager_yml = tmp_path / "alertmanager.yml"
+    alertmanager_yml.write_text(
+        render_alertmanager_config(
+            (REPO / "alerts" / "alertmanager.yml").read_text(), "http://127.0.0.1:40004"
+        )
+    )
+    for argv in (
+        ["promtool", "check", "config", str(prometheus_yml)],
+        ["amtool", "check-config", str(alertmanager_yml)],
+    ):
+        checked = subprocess.run(argv, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    jobs = {job["job_name"]: job for job in yaml.safe_load(prometheus_yml.read_text())["scrape_configs"]}
+    assert jobs["jada-agent"]["static_configs"][0]["targets"] == ["127.0.0.1:40001"]
+    webhooks = [
+        hook["url"]
+        for receiver in yaml.safe_load(alertmanager_yml.read_text())["receivers"]
+        for hook in receiver.get("webhook_configs", [])
+    ]
+    assert webhooks and all(url.startswith("http://127.0.0.1:40004/") for url in webhooks)
 
 
 def test_alertmanager_config_without_a_route_names_the_key() -> None:
@@ -164,6 +278,7 @@ def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_pat
                 [rules],
                 alertmanager_yml,
                 receiver.url,
+                prometheus_config=PROMETHEUS_WITH_HOST_LABEL,
             ) as stack,
         ):
             deadline = time.monotonic() + 40
@@ -173,7 +288,7 @@ def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_pat
             assert page.labels == {
                 "alertname": "DemoTokenRefreshFailing",
                 "severity": "critical",
-                "instance": f"127.0.0.1:{metrics_port}",
+                "instance": "demo-host",
                 "job": "demo-test",
             }
             assert page.annotations == {
