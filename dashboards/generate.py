@@ -201,7 +201,24 @@ def overview(p: dict[str, Any]) -> dict[str, Any]:
             "none",
             kind="stat",
         ),
-        width=6,
+        width=5,
+    )
+    layout.add(
+        panel(
+            "Daily budget used",
+            "Share of today's sessions spent; at red, queued tasks wait for the next UTC day.",
+            [
+                (
+                    f"max by (instance) (jada_agent_daily_sessions_used{{{o}}})"
+                    f" / max by (instance) (jada_agent_daily_session_limit{{{o}}})",
+                    "{{instance}}",
+                )
+            ],
+            "percentunit",
+            kind="gauge",
+            thresholds=((0.8, "orange"), (1, "red")),
+        ),
+        width=5,
     )
     layout.add(
         panel(
@@ -219,7 +236,7 @@ def overview(p: dict[str, Any]) -> dict[str, Any]:
             # Grafana turns cumulative le buckets into a count per bucket.
             target_format="heatmap",
         ),
-        width=10,
+        width=9,
     )
     layout.add(
         panel(
@@ -229,7 +246,7 @@ def overview(p: dict[str, Any]) -> dict[str, Any]:
             "none",
             kind="stat",
         ),
-        width=8,
+        width=5,
     )
     layout.add(
         panel(
