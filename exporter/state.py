@@ -90,11 +90,28 @@ def decode(data: bytes) -> JournalState:
     return JournalState(cursor=cursor, realtime_usec=realtime, counters=counters)
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Remove temporary files of writers killed between writing and renaming them."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = leftover.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Tell whether a process with this id exists (a live writer's file is not a leftover)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def load(path: Path) -> JournalState | None:
     """Read the state at ``path``; None when there is none yet, StateFileError when it is bad."""
-    # A writer killed between writing its temporary file and renaming it leaves the file behind.
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    _remove_leftovers(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,10 +47,26 @@ def test_load_without_a_file_means_a_first_start(tmp_path: Path) -> None:
 def test_load_removes_a_temporary_file_left_by_a_killed_writer(tmp_path: Path) -> None:
     path = tmp_path / "journal-state.json"
     save(path, STATE)
-    leftover = tmp_path / ".journal-state.json.4242.tmp"
+    leftover = tmp_path / f".journal-state.json.{dead_pid()}.tmp"
     leftover.write_bytes(b'{"version": 1, "cur')
     assert load(path) == STATE
     assert not leftover.exists()
+
+
+def test_load_leaves_the_temporary_file_of_a_live_writer_alone(tmp_path: Path) -> None:
+    path = tmp_path / "journal-state.json"
+    save(path, STATE)
+    writing = tmp_path / f".journal-state.json.{os.getpid()}.tmp"
+    writing.write_bytes(b'{"version": 1, "cur')
+    assert load(path) == STATE
+    assert writing.exists()
+
+
+def dead_pid() -> int:
+    """Return the id of a process that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 @pytest.mark.parametrize(
