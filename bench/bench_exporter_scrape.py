@@ -124,6 +124,7 @@ def measure(
             scrape_seconds(url)
     handles = {name: psutil.Process(process.pid) for name, (process, _) in targets.items()}
     cpu_before = {name: cpu_seconds(handle) for name, handle in handles.items()}
+    wakeups_before = {name: handle.num_ctx_switches().voluntary for name, handle in handles.items()}
     latencies: dict[str, list[float]] = {name: [] for name in targets}
     start = time.monotonic()
     for tick in range(TICKS):
@@ -140,9 +141,11 @@ def measure(
         medians[name] = statistics.median(latencies[name])
         rss = handle.memory_info().rss
         cpu_percent = 100 * (cpu_seconds(handle) - cpu_before[name]) / window
+        # Voluntary context switches show whether a process sleeps or polls between scrapes.
+        wakeups = (handle.num_ctx_switches().voluntary - wakeups_before[name]) / window
         print(
             f"  {name:14s} scrape median {medians[name] * 1000:7.2f} ms  "
-            f"RSS {rss / 2**20:6.1f} MB  CPU {cpu_percent:5.2f}% of a core"
+            f"RSS {rss / 2**20:6.1f} MB  CPU {cpu_percent:5.2f}% of a core  {wakeups:5.1f} wakeups/s"
         )
     ratio = medians["jada-exporter"] / medians["node_exporter"]
     jada_rss = handles["jada-exporter"].memory_info().rss

@@ -18,6 +18,8 @@ import binascii
 import hashlib
 import html
 import logging
+import re
+import secrets
 import socket
 import ssl
 import threading
@@ -52,6 +54,7 @@ TLS_VERSIONS = {
     "TLS13": ssl.TLSVersion.TLSv1_3,
 }
 TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"}
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 # A slow or silent client gets this long for the TLS handshake and each request.
 CONNECTION_TIMEOUT_SECONDS = 30.0
 # Checked credentials are remembered (by digest) because bcrypt costs ~0.1-0.3 s a check,
@@ -176,7 +179,7 @@ def _parse_users(data: Any, path: Path | str) -> dict[str, bytes]:
         )
     users = {}
     for user, hashed in data.items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+        if not isinstance(hashed, str) or not BCRYPT_HASH.match(hashed):
             # The value itself is never echoed: it might be a plain password.
             raise WebConfigError(
                 path,
@@ -245,8 +248,10 @@ class Authenticator:
         self._users = dict(users)
         self._cache: dict[bytes, bool] = {}
         self._lock = threading.Lock()
-        # Unknown users are checked against this so they take as long as known ones.
-        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=4))
+        # Unknown users are checked against this so they take as long as known ones; its
+        # password is random, and the user check below does not rely on that alone.
+        rounds = int(next(iter(self._users.values())).split(b"$")[2]) if self._users else 4
+        self._dummy = bcrypt.hashpw(secrets.token_bytes(32).hex().encode(), bcrypt.gensalt(rounds=rounds))
 
     @property
     def enabled(self) -> bool:

@@ -227,6 +227,11 @@ def test_an_empty_web_config_means_plain_http_without_auth() -> None:
         ),
         ({"tls_server_config": {"cert_file": "c", "key_file": "k", "min_version": "SSL3"}}, "", "is unknown"),
         ({"basic_auth_users": {"prometheus": "hunter2"}}, "basic_auth_users.prometheus", "not a bcrypt hash"),
+        (
+            {"basic_auth_users": {"prometheus": "$2b$12$cut"}},
+            "basic_auth_users.prometheus",
+            "not a bcrypt hash",
+        ),
     ],
 )
 def test_bad_web_configs_name_the_key_and_the_problem(data: dict, key: str, problem: str) -> None:
@@ -302,3 +307,22 @@ def test_basic_auth_admits_the_right_password_only(serve: Serve, pki: Pki, tmp_p
     assert get(server, "/metrics", context, ("someone", "s3cret"))[0] == 401
     assert get(server, "/metrics", context)[0] == 401
     assert get(server, "/", context)[0] == 401
+
+
+def test_verify_if_given_admits_clients_without_a_certificate_but_not_with_a_foreign_one(
+    serve: Serve,
+    pki: Pki,
+    tmp_path: Path,
+) -> None:
+    path = write_config(
+        tmp_path,
+        "tls_server_config:\n"
+        f"  cert_file: {pki.server.cert}\n  key_file: {pki.server.key}\n"
+        f"  client_ca_file: {pki.ca.cert}\n  client_auth_type: VerifyClientCertIfGiven\n",
+    )
+    server = serve(load_web_config(path))
+
+    assert get(server, "/metrics", client_context(pki))[0] == 200
+    assert get(server, "/metrics", client_context(pki, pki.client))[0] == 200
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(server, "/metrics", client_context(pki, pki.stranger))
