@@ -299,7 +299,6 @@ class Session:
     usage: Usage = field(default_factory=Usage)
     turns: int = 0
     last_text: str = ""
-    api_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.workspace = self.config.workspaces_dir / f"task-{self.task.id}"
@@ -363,7 +362,6 @@ class Session:
             )
         except Exception as exc:
             duration = time.perf_counter() - started
-            self.api_seconds += duration
             outcome, reason = classify_error(exc)
             self._record_call(outcome, duration, watch.attempts, Usage())
             log.event(
@@ -377,7 +375,6 @@ class Session:
             )
             return self._finish("error", f"{outcome}: {reason}")
         duration = time.perf_counter() - started
-        self.api_seconds += duration
         usage = Usage.of(message.usage)
         self.turns += 1
         self.usage.add(usage)

@@ -209,6 +209,15 @@ def _validate_messages(messages: list[Any], tool_names: set[str]) -> None:
                 f'but found multiple "{role}" roles in a row'
             )
         blocks = _blocks(message, index)
+        final = index == len(messages) - 1
+        if not blocks and not (final and role == "assistant"):
+            raise InvalidRequest(
+                f"messages.{index}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
+        last_text = blocks[-1].get("text", "") if blocks and blocks[-1]["type"] == "text" else ""
+        if final and role == "assistant" and last_text != last_text.rstrip():
+            raise InvalidRequest("final assistant content cannot end with trailing whitespace")
         if role == "user":
             _validate_user_blocks(blocks, index, pending_tool_uses)
             pending_tool_uses = []

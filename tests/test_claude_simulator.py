@@ -86,6 +86,18 @@ def test_a_well_formed_tool_conversation_is_accepted():
             "which is not in tools",
         ),
         ([], "at least one message"),
+        (
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": []},
+                {"role": "user", "content": "x"},
+            ],
+            "all messages must have non-empty content",
+        ),
+        (
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Half a thought "}],
+            "trailing whitespace",
+        ),
     ],
 )
 def test_malformed_conversations_are_rejected_with_the_apis_message(messages, expected):
