@@ -112,12 +112,11 @@ def build_collectors(args: argparse.Namespace) -> list[Collector]:
     return collectors
 
 
-def build_registry(collectors: Sequence[Collector], process: bool = True) -> CollectorRegistry:
+def build_registry(collectors: Sequence[Collector]) -> CollectorRegistry:
     """Build the registry the server renders: the collectors, self metrics, and the process's own."""
     registry = CollectorRegistry()
     registry.register(ExporterCollector(collectors))
-    if process:
-        ProcessCollector(registry=registry)
+    ProcessCollector(registry=registry)
     return registry
 
 
