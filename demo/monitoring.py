@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 import urllib.parse
 import urllib.request
@@ -212,6 +213,10 @@ def running_monitoring(
     ports = wanted | allocate_ports([name for name, port in wanted.items() if not port])
     prometheus_port, alertmanager_port = ports["prometheus"], ports["alertmanager"]
     workdir.mkdir(parents=True, exist_ok=True)
+    # A last run's data would haunt this one: its series can fire alerts, and Alertmanager's
+    # notification log would hold back a page it already sent.
+    for data in ("prometheus-data", "alertmanager-data"):
+        shutil.rmtree(workdir / data, ignore_errors=True)
     am_file = workdir / "alertmanager.yml"
     am_source, am_name = _read_source(alertmanager_config, "alertmanager.yml")
     am_file.write_text(render_alertmanager_config(am_source, receiver_url, source_name=am_name))

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -254,22 +255,86 @@ def test_broken_rule_file_fails_with_prometheus_naming_it(tmp_path: Path) -> Non
     assert supervisor.children == []
 
 
-def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_path: Path) -> None:
+@pytest.fixture
+def failing_gauge() -> Iterator[tuple[Gauge, int]]:
+    """Serve a /metrics with a gauge the test rule fires on; yield it and the port."""
     registry = CollectorRegistry()
-    failing = Gauge(
-        "demo_token_refresh_failing", "1 while the demo credential cannot refresh", registry=registry
-    )
+    failing = Gauge("demo_token_refresh_failing", "1 while the credential cannot refresh", registry=registry)
     failing.set(1)
-    metrics_port = free_port()
-    server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        yield failing, port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def stack_files(tmp_path: Path) -> tuple[Path, Path]:
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
     alertmanager_yml = tmp_path / "alertmanager.yml"
     alertmanager_yml.write_text(ALERTMANAGER)
+    return rules, alertmanager_yml
+
+
+def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(
+    tmp_path: Path, failing_gauge: tuple[Gauge, int]
+) -> None:
+    failing, metrics_port = failing_gauge
+    rules, alertmanager_yml = stack_files(tmp_path)
     out = io.StringIO()
-    try:
+    with (
+        Receiver(out=out) as receiver,
+        Supervisor(tmp_path / "logs") as supervisor,
+        monitoring.running_monitoring(
+            supervisor,
+            tmp_path / "monitoring",
+            {"demo-test": [f"127.0.0.1:{metrics_port}"]},
+            [rules],
+            alertmanager_yml,
+            receiver.url,
+            prometheus_config=PROMETHEUS_WITH_HOST_LABEL,
+        ) as stack,
+    ):
+        deadline = time.monotonic() + 40
+        stack.wait_for_alert("DemoTokenRefreshFailing", "firing", deadline)
+        page = receiver.wait_for("DemoTokenRefreshFailing", "firing", deadline)
+        assert page.receiver == "pager"
+        assert page.labels == {
+            "alertname": "DemoTokenRefreshFailing",
+            "severity": "critical",
+            "instance": "demo-host",
+            "job": "demo-test",
+        }
+        assert page.annotations == {
+            "summary": "The google credential cannot be refreshed.",
+            "description": "Run jada-agent auth google.",
+            "runbook_url": "https://example.invalid/runbooks/DemoTokenRefreshFailing.md",
+        }
+        assert stack.query("demo_token_refresh_failing")[0]["value"][1] == "1"
+        held = [a["labels"]["alertname"] for a in stack.alertmanager_alerts()]
+        assert held == ["DemoTokenRefreshFailing"]
+
+        failing.set(0)
+        receiver.wait_for("DemoTokenRefreshFailing", "resolved", time.monotonic() + 40)
+        ports = [int(url.rsplit(":", 1)[1]) for url in (stack.prometheus_url, stack.alertmanager_url)]
+        children = [child.pid for child in supervisor.children]
+    assert "FIRING   DemoTokenRefreshFailing [critical]" in out.getvalue()
+    listening = {c.laddr.port for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+    assert not listening & set(ports)
+    assert not any(psutil.pid_exists(pid) for pid in children)
+
+
+def test_a_second_run_in_the_same_workdir_pages_again(
+    tmp_path: Path, failing_gauge: tuple[Gauge, int]
+) -> None:
+    _, metrics_port = failing_gauge
+    rules, alertmanager_yml = stack_files(tmp_path)
+    for _ in range(2):
         with (
-            Receiver(out=out) as receiver,
+            Receiver(out=io.StringIO()) as receiver,
             Supervisor(tmp_path / "logs") as supervisor,
             monitoring.running_monitoring(
                 supervisor,
@@ -278,37 +343,8 @@ def test_rule_firing_on_scraped_metrics_pages_the_receiver_then_resolves(tmp_pat
                 [rules],
                 alertmanager_yml,
                 receiver.url,
-                prometheus_config=PROMETHEUS_WITH_HOST_LABEL,
-            ) as stack,
+            ),
         ):
-            deadline = time.monotonic() + 40
-            stack.wait_for_alert("DemoTokenRefreshFailing", "firing", deadline)
-            page = receiver.wait_for("DemoTokenRefreshFailing", "firing", deadline)
-            assert page.receiver == "pager"
-            assert page.labels == {
-                "alertname": "DemoTokenRefreshFailing",
-                "severity": "critical",
-                "instance": "demo-host",
-                "job": "demo-test",
-            }
-            assert page.annotations == {
-                "summary": "The google credential cannot be refreshed.",
-                "description": "Run jada-agent auth google.",
-                "runbook_url": "https://example.invalid/runbooks/DemoTokenRefreshFailing.md",
-            }
-            assert stack.query("demo_token_refresh_failing")[0]["value"][1] == "1"
-            held = [a["labels"]["alertname"] for a in stack.alertmanager_alerts()]
-            assert held == ["DemoTokenRefreshFailing"]
-
-            failing.set(0)
-            receiver.wait_for("DemoTokenRefreshFailing", "resolved", time.monotonic() + 40)
-            ports = [int(url.rsplit(":", 1)[1]) for url in (stack.prometheus_url, stack.alertmanager_url)]
-            children = [child.pid for child in supervisor.children]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-    assert "FIRING   DemoTokenRefreshFailing [critical]" in out.getvalue()
-    listening = {c.laddr.port for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
-    assert not listening & set(ports)
-    assert not any(psutil.pid_exists(pid) for pid in children)
+            # The first run stops while the alert still fires; Alertmanager's notification log
+            # from it must not swallow the second run's page.
+            receiver.wait_for("DemoTokenRefreshFailing", "firing", time.monotonic() + 40)
