@@ -16,6 +16,7 @@ def write_config(
     interval: float = 1800,
     spreadsheet_id: str = SPREADSHEET_ID,
     worksheet: str = "ports",
+    listen_address: str = "127.0.0.1:0",
 ) -> Path:
     """Write a config whose port_sheet_sync job talks to ``sim``; return its path."""
     path = tmp_path / "config.toml"
@@ -23,7 +24,8 @@ def write_config(
         f"""
 [orchestrator]
 state_dir = "{tmp_path / "state"}"
-listen_address = "127.0.0.1:0"
+listen_address = "{listen_address}"
+poll_interval_seconds = 0.2
 
 [google]
 secrets_dir = "{tmp_path / "secrets"}"

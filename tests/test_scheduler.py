@@ -2,6 +2,7 @@
 
 import io
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 from google_setup import SPREADSHEET_ID, write_config, write_credential
+from helpers_daemon import DaemonProcess, free_port, http_get, wait_for
 from prometheus_client import CollectorRegistry
 
 from orchestrator import config, log
@@ -255,3 +257,38 @@ def test_job_run_of_an_unknown_job_is_a_usage_error(cfg: config.Config) -> None:
     answer = cli(cfg, "job", "run", "nope")
     assert answer.returncode == 2
     assert "no job named 'nope'; known jobs: port_sheet_sync" in answer.stderr
+
+
+def metrics_with(url: str, text: str) -> str:
+    body = http_get(url)[1]
+    return body if text in body else ""
+
+
+def test_daemon_runs_the_job_and_exports_its_metrics_without_secrets(
+    tmp_path: Path, sim: GoogleSimulator
+) -> None:
+    port = free_port()
+    info = sim.new_authorized_user()
+    write_credential(tmp_path, info)
+    cfg_path = write_config(tmp_path, sim, interval=2, listen_address=f"127.0.0.1:{port}")
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    env = {"JADA_JOURNAL_SOCKET": str(tmp_path / "no-journal")}
+    with DaemonProcess(cfg_path, tmp_path / "daemon.log", env=env) as daemon:
+        success = 'jada_agent_job_runs_total{job_name="port_sheet_sync",result="success"} 1.0'
+        wait_for(lambda: success in http_get(metrics_url)[1], "a successful run in /metrics")
+        assert 'jada_agent_credential_ok{credential="google"} 1.0' in http_get(metrics_url)[1]
+        sim.set_scenario(token="invalid_grant")
+        error = (
+            'jada_agent_token_refresh_errors_total{credential="google",oauth_error="invalid_grant",'
+            'retryable="false",status_code="400"} 1.0'
+        )
+        body = wait_for(lambda: metrics_with(metrics_url, error), "a token error in /metrics")
+        assert 'jada_agent_credential_ok{credential="google"} 0.0' in body
+        check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+        logged = daemon.log()
+    assert "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked." in logged
+    for secret in (info["refresh_token"], info["client_secret"], *sim.access_tokens):
+        assert secret not in body + logged
