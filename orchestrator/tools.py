@@ -215,28 +215,35 @@ class TextEditor:
         """Show a file with line numbers, or a directory two levels deep."""
         path = confine(self.workspace, tool_input.get("path", ""))
         if path.is_dir():
-            root = self.workspace.resolve()
-            entries = sorted(
-                str(p.relative_to(root)) + ("/" if p.is_dir() else "")
-                for p in path.rglob("*")
-                if len(p.relative_to(path).parts) <= 2 and not p.name.startswith(".")
-            )
-            return self._cap("\n".join(entries) or "(empty directory)")
+            return self._cap("\n".join(self._listing(path, depth=2)) or "(empty directory)")
         lines = self._read(path).splitlines()
         start, end = 1, len(lines)
         view_range = tool_input.get("view_range")
         if view_range is not None:
-            if not (isinstance(view_range, list) and len(view_range) == 2):
-                raise ToolError("view_range must be [start_line, end_line]")
-            start, end = int(view_range[0]), int(view_range[1])
+            if not (
+                isinstance(view_range, list)
+                and len(view_range) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in view_range)
+            ):
+                raise ToolError("view_range must be [start_line, end_line], two integers")
+            start, end = view_range
             end = len(lines) if end == -1 else end
             if not 1 <= start <= max(end, 1) or end > len(lines):
                 raise ToolError(f"view_range {view_range} is outside the file's {len(lines)} lines")
-        numbered = "\n".join(f"{n:6}\t{lines[n - 1]}" for n in range(start, end + 1))
-        max_characters = tool_input.get("max_characters")
-        if isinstance(max_characters, int) and max_characters > 0:
-            numbered = numbered[:max_characters]
-        return self._cap(numbered)
+        return self._cap("\n".join(f"{n:6}\t{lines[n - 1]}" for n in range(start, end + 1)))
+
+    def _listing(self, directory: Path, depth: int) -> list[str]:
+        # Walk only as deep as shown: a workspace may hold a huge node_modules.
+        root = self.workspace.resolve()
+        entries = []
+        for child in sorted(directory.iterdir()):
+            if child.name.startswith("."):
+                continue
+            is_dir = child.is_dir() and not child.is_symlink()
+            entries.append(str(child.relative_to(root)) + ("/" if is_dir else ""))
+            if is_dir and depth > 1:
+                entries.extend(self._listing(child, depth - 1))
+        return entries
 
     def create(self, tool_input: dict[str, Any]) -> str:
         """Write a new file (or overwrite one) with ``file_text``."""
@@ -322,6 +329,9 @@ class Toolbox:
             return ToolResult(str(exc), is_error=True)
         except OSError as exc:
             return ToolResult(f"{type(exc).__name__}: {exc.strerror or exc}", is_error=True)
+        except ValueError as exc:
+            # Text the filesystem cannot take (a lone surrogate, a NUL in a path).
+            return ToolResult(f"{type(exc).__name__}: {exc}", is_error=True)
         finally:
             self.seconds += time.perf_counter() - started
 

@@ -78,6 +78,19 @@ def test_editor_creates_views_replaces_and_inserts(workspace):
     assert editor.run({"command": "view", "path": "."}).content == "src/\nsrc/app.py"
 
 
+def test_editor_lists_two_levels_and_refuses_a_bad_view_range(workspace):
+    editor = TextEditor(workspace, 16384)
+    (workspace / "a/b/c").mkdir(parents=True)
+    (workspace / "a/b/c/deep.txt").write_text("x\n")
+    (workspace / "top.txt").write_text("one\ntwo\n")
+    (workspace / ".git").mkdir()
+    assert editor.run({"command": "view", "path": "."}).content == "a/\na/b/\ntop.txt"
+    for bad in (["1", "2"], [1], [2, 9], True):
+        with pytest.raises(ToolError, match="view_range"):
+            editor.run({"command": "view", "path": "top.txt", "view_range": bad})
+    assert editor.run({"command": "view", "path": "top.txt", "view_range": [2, -1]}).content == "     2\ttwo"
+
+
 def test_editor_str_replace_needs_exactly_one_match(workspace):
     editor = TextEditor(workspace, 16384)
     (workspace / "f.txt").write_text("x x")
@@ -138,6 +151,9 @@ def test_a_path_outside_the_workspace_is_an_error_result_not_a_crash(workspace, 
     assert box.run("str_replace_based_edit_tool", {"command": "explode"}).is_error is True
     assert box.run("no_such_tool", {}).is_error is True
     assert box.run("bash", "not an object").is_error is True
+    unwritable = {"command": "create", "path": "bad.txt", "file_text": "\ud800"}
+    assert box.run("str_replace_based_edit_tool", unwritable).is_error is True
+    assert box.run("str_replace_based_edit_tool", {"command": "view", "path": "nul\x00byte"}).is_error is True
 
 
 def test_request_human_creates_a_needs_you_task_linked_to_the_parent(workspace, store):
