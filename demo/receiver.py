@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TextIO
 
+from demo.processes import check_port_free
+
 logger = logging.getLogger("jada-demo.receiver")
 
 MAX_BODY_BYTES = 1 << 20
@@ -91,6 +93,8 @@ class Receiver:
         self.pages: list[Page] = []
         self.notifications: list[dict[str, Any]] = []
         self.malformed = 0
+        if port:
+            check_port_free(port, host)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)

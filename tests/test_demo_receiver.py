@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import threading
 import time
 import urllib.error
@@ -11,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from demo.processes import PortTaken
 from demo.receiver import MalformedNotification, Page, Receiver, format_page, parse_notification
 
 LABELS = {"alertname": "JadaTokenRefreshFailing", "severity": "critical", "credential": "google"}
@@ -137,3 +140,12 @@ def test_waiting_for_a_page_that_never_comes_times_out_naming_what_arrived() -> 
             match="no resolved notification for Watchdog arrived; got JadaTokenRefreshFailing/firing",
         ):
             receiver.wait_for("Watchdog", "resolved", time.monotonic() + 0.2)
+
+
+def test_taken_receiver_port_names_the_process_holding_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortTaken, match=rf"^port {port} is taken by .* \(pid {os.getpid()}\); stop it"):
+            Receiver(port=port, out=io.StringIO())
