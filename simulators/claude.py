@@ -29,7 +29,7 @@ import json
 import re
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -496,7 +496,8 @@ class ClaudeSimulator:
         self.scenario = Scenario.parse(scenario)
         self.retry_after = retry_after
         self.slow_seconds = slow_seconds
-        self.requests: list[RecordedRequest] = []
+        # Bounded, so a demo left running for days does not grow without end.
+        self.requests: deque[RecordedRequest] = deque(maxlen=10_000)
         self.cache = PromptCache()
         self._attempts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -614,7 +615,9 @@ class _Handler(BaseHTTPRequestHandler):
         except InvalidRequest as exc:
             self._error(400, "invalid_request_error", str(exc), path, body, scenario.name)
             return
-        failure = failure_for(scenario, self.simulator._attempt(raw))
+        failure = None
+        if scenario.name in FAILURE_SCENARIOS:
+            failure = failure_for(scenario, self.simulator._attempt(raw))
         if failure is not None and failure.broken_body is None:
             self._error(
                 failure.status, failure.error_type, failure.message, path, body, scenario.name, failure
