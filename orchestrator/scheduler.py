@@ -82,7 +82,16 @@ class Scheduler:
     ) -> None:
         self.config = config
         self.store = store
-        self.jobs = {name: job for name, job in config.jobs.items() if job.enabled}
+        self.jobs = {name: job for name, job in config.jobs.items() if job.enabled and name in JOB_MODULES}
+        for name in sorted(set(config.jobs) - set(JOB_MODULES)):
+            if config.jobs[name].enabled:
+                log.event(
+                    f"[job] {config.path}: jobs.{name} is not a job jada-agent knows; it will not run"
+                    f" (known: {', '.join(sorted(JOB_MODULES))})",
+                    logging.ERROR,
+                    event="job_unknown",
+                    job_name=name,
+                )
         self._command = command or [sys.executable, "-m", "orchestrator", "--config", str(config.path)]
         self._running: dict[str, _Run] = {}
         self._next_due: dict[str, float] = {}

@@ -292,3 +292,18 @@ def test_daemon_runs_the_job_and_exports_its_metrics_without_secrets(
     assert "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked." in logged
     for secret in (info["refresh_token"], info["client_secret"], *sim.access_tokens):
         assert secret not in body + logged
+
+
+def test_an_unknown_job_in_the_config_is_reported_and_not_run(
+    tmp_path: Path, sim: GoogleSimulator, logs: io.StringIO
+) -> None:
+    path = write_config(tmp_path, sim)
+    path.write_text(path.read_text() + "\n[jobs.backup]\ninterval_seconds = 60\n")
+    cfg = config.load(path, environ={})
+    with Store(cfg.store_path) as store:
+        scheduler = Scheduler(cfg, store, CollectorRegistry(), now=T1430)
+    assert list(scheduler.jobs) == [JOB]
+    assert (
+        "jobs.backup is not a job jada-agent knows; it will not run (known: port_sheet_sync)"
+        in logs.getvalue()
+    )
