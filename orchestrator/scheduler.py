@@ -119,7 +119,6 @@ class Scheduler:
                 logging.ERROR,
                 event="credential_error",
                 credential=name,
-                component=name,
             )
             self.metrics.credential_checked(name, False, None)
             return False
@@ -167,16 +166,15 @@ class Scheduler:
             self._next_due[name] = due
         return outcomes
 
-    def run_once(self, name: str, now: float | datetime | None = None) -> RunOutcome:
+    def run_once(self, name: str) -> RunOutcome:
         """Run one job now, wait for it (killing it at its timeout) and record the result."""
-        at = _epoch(now)
         job = self.config.jobs[name]
-        run = self._start(name, at)
+        run = self._start(name, time.time())
         try:
             run.process.wait(timeout=job.timeout_seconds)
         except subprocess.TimeoutExpired:
-            return self._kill(run, at + job.timeout_seconds)
-        outcome = self._reap(at)
+            return self._kill(run, time.time())
+        outcome = self._reap(time.time())
         return next(o for o in outcome if o.job_name == name)
 
     def wait(self, timeout: float) -> None:
@@ -226,9 +224,7 @@ class Scheduler:
             if code is not None:
                 run.stdout.seek(0)
                 output = run.stdout.read().decode("utf-8", "replace")
-                result = parse_result(output, code)
-                if result.detail.startswith("job child printed no result line"):
-                    result = JobResult(FAILURE, _with_stderr(result.detail, run.stderr))
+                result = parse_result(output, code, _last_line(run.stderr))
                 outcomes.append(self._finish(run, at, result))
             elif at - run.started_at > self.config.jobs[name].timeout_seconds:
                 outcomes.append(self._kill(run, at))
@@ -316,10 +312,10 @@ def _log_run(name: str, started_at: float, result: JobResult, duration: float) -
     )
 
 
-def _with_stderr(detail: str, stderr: IO[bytes]) -> str:
+def _last_line(stderr: IO[bytes]) -> str:
     stderr.seek(0)
     lines = [line for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-    return f"{detail}: {lines[-1].strip()[:300]}" if lines else detail
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -15,7 +15,7 @@ from google_setup import SPREADSHEET_ID, write_config, write_credential
 from helpers_daemon import DaemonProcess, free_port, http_get, wait_for
 from prometheus_client import CollectorRegistry
 
-from orchestrator import config, log
+from orchestrator import config, jobs, log
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import Store
 from simulators.google import GoogleSimulator
@@ -307,3 +307,33 @@ def test_an_unknown_job_in_the_config_is_reported_and_not_run(
         "jobs.backup is not a job jada-agent knows; it will not run (known: port_sheet_sync)"
         in logs.getvalue()
     )
+
+
+@pytest.mark.parametrize(
+    ("stdout", "exit_code", "result", "detail"),
+    [
+        (OK_LINE + "\n", 0, "success", "3 rows written"),
+        ("progress\n" + OK_LINE, 0, "success", "3 rows written"),
+        (OK_LINE, 1, "failure", "3 rows written"),  # the exit code must agree with the line
+        ('{"result": "maybe"}', 0, "failure", "job child printed no result line (exit code 0): boom"),
+        ('{"result": "succ', 0, "failure", "job child printed no result line (exit code 0): boom"),
+        ("", -9, "failure", "job child printed no result line (exit code -9): boom"),
+    ],
+)
+def test_parse_result_line(stdout: str, exit_code: int, result: str, detail: str) -> None:
+    parsed = jobs.parse_result(stdout, exit_code, "boom")
+    assert (parsed.result, parsed.detail) == (result, detail)
+
+
+def test_parse_result_keeps_the_token_error_and_ignores_malformed_flags() -> None:
+    line = json.dumps(
+        {
+            "result": "failure",
+            "detail": "token refresh failed",
+            "token_error": {"credential": "google", "status_code": "400", "oauth_error": "invalid_grant"},
+            "credential_ok": {"google": False, "bad": "yes"},
+        }
+    )
+    parsed = jobs.parse_result(line, 1)
+    assert parsed.token_error is not None and parsed.token_error.oauth_error == "invalid_grant"
+    assert parsed.credential_ok == {"google": False}

@@ -47,7 +47,7 @@ class JobResult:
         )
 
 
-def parse_result(stdout: str, exit_code: int) -> JobResult:
+def parse_result(stdout: str, exit_code: int, stderr_tail: str = "") -> JobResult:
     """Parse a job child's stdout (its last JSON line); malformed output is a failure."""
     lines = [line for line in stdout.splitlines() if line.strip()]
     try:
@@ -55,7 +55,8 @@ def parse_result(stdout: str, exit_code: int) -> JobResult:
     except json.JSONDecodeError:
         data = None
     if not isinstance(data, dict) or data.get("result") not in (SUCCESS, FAILURE):
-        return JobResult(FAILURE, f"job child printed no result line (exit code {exit_code})")
+        detail = f"job child printed no result line (exit code {exit_code})"
+        return JobResult(FAILURE, f"{detail}: {stderr_tail}" if stderr_tail else detail)
     result = data["result"]
     if (result == SUCCESS) != (exit_code == 0):
         result = FAILURE
