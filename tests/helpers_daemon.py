@@ -72,9 +72,19 @@ def http_get(url: str) -> tuple[int, str]:
 class DaemonProcess:
     """`jada-agent run` as a real process with the fake session child; stopped on exit."""
 
-    def __init__(self, config_path: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
-        inherited = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-        environ = {**inherited, "JADA_SESSION_COMMAND": FAKE_SESSION_COMMAND, **(env or {})}
+    def __init__(
+        self,
+        config_path: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        session_command: str | None = FAKE_SESSION_COMMAND,
+    ) -> None:
+        """Start the daemon; ``session_command=None`` runs the real session child."""
+        skipped = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JADA_SESSION_COMMAND")
+        environ = {k: v for k, v in os.environ.items() if k not in skipped}
+        if session_command is not None:
+            environ["JADA_SESSION_COMMAND"] = session_command
+        environ.update(env or {})
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(

@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 from helpers_daemon import DaemonProcess, free_port, http_get, load, pid_alive, wait_for, write_config
 
 from orchestrator.store import Store
+from simulators.claude import ClaudeSimulator
 
 
 def running_session(store: Store, min_turns: int = 1) -> object:
@@ -23,6 +25,15 @@ def child_pids(pid: int) -> list[int]:
     """Return the direct children of ``pid``."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def calling(pid: int, port: int) -> bool:
+    """Tell whether ``pid`` has a connection open to 127.0.0.1:``port``."""
+    try:
+        connections = psutil.Process(pid).net_connections()
+    except psutil.NoSuchProcess:
+        return False
+    return any(c.raddr and c.raddr.port == port and c.status == "ESTABLISHED" for c in connections)
 
 
 def test_kill_9_mid_session_then_restart_loses_nothing_and_keeps_the_budget(tmp_path: Path) -> None:
@@ -55,6 +66,36 @@ def test_kill_9_mid_session_then_restart_loses_nothing_and_keeps_the_budget(tmp_
             assert second.wait() == 0
     db = sqlite3.connect(cfg.store_path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_kill_9_during_a_real_sessions_slow_api_call_then_restart(tmp_path: Path) -> None:
+    with ClaudeSimulator("end_turn", slow_seconds=60) as simulator:
+        cfg_path = write_config(
+            tmp_path,
+            daily_sessions=1,
+            listen_address=f"127.0.0.1:{free_port()}",
+            anthropic_base_url=simulator.base_url,
+        )
+        cfg = load(cfg_path)
+        env = {"ANTHROPIC_API_KEY": "sk-ant-test-kill"}
+        with Store(cfg.store_path) as store:
+            task = store.add_task("Refactor", "[scenario:slow] refactor the page generator")
+            with DaemonProcess(cfg_path, tmp_path / "first.log", env, session_command=None) as first:
+                wait_for(store.running_sessions, "the session to start")
+                children = wait_for(lambda: child_pids(first.process.pid), "the session child")
+                api_port = int(simulator.base_url.rsplit(":", 1)[1])
+                wait_for(lambda: calling(children[0], api_port), "the child's Messages API call", timeout=30)
+                first.signal(signal.SIGKILL)
+                first.wait()
+                wait_for(lambda: not any(pid_alive(pid) for pid in children), "the session child to die")
+            with DaemonProcess(cfg_path, tmp_path / "second.log", env, session_command=None) as second:
+                wait_for(lambda: "daily session budget spent (1/1)" in second.log(), "the restart to idle")
+                assert store.get_session(1).exit_reason == "interrupted"
+                assert store.get_task(task).state == "queued"
+                assert store.sessions_used_today() == 1
+                second.signal(signal.SIGTERM)
+                assert second.wait() == 0
+            assert store.integrity_check() == "ok"
 
 
 def test_sigterm_lets_the_session_finish_its_turn_then_records_interrupted(tmp_path: Path) -> None:
