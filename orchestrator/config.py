@@ -8,7 +8,7 @@ Example::
     [orchestrator]
     state_dir = "/var/lib/jada-agent"
     listen_address = "127.0.0.1:9741"
-    model = "claude-sonnet-4-5"
+    model = "claude-sonnet-4-6"
     max_turns = 30
     daily_sessions = 5
 
@@ -79,7 +79,7 @@ class Config:
     path: Path
     state_dir: Path = Path("/var/lib/jada-agent")
     listen_address: str = "127.0.0.1:9741"
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     max_tokens: int = 4096
     max_turns: int = 30
     daily_sessions: int = 5
