@@ -51,8 +51,10 @@ class TokenError:
 
     def reason(self) -> str:
         """Say what the token endpoint answered: ``HTTP 400 invalid_grant: Token has been ...``."""
-        status = f"HTTP {self.status_code}" if self.status_code != NO_ANSWER else "no HTTP answer"
-        text = f"{status} {self.oauth_error}"
+        if self.status_code == NO_ANSWER:
+            text = "no HTTP answer"
+        else:
+            text = f"HTTP {self.status_code} {self.oauth_error}"
         return f"{text}: {self.description}" if self.description else text
 
     def message(self, component: str) -> str:

@@ -43,7 +43,10 @@ def test_network_error_has_no_status_and_is_retryable() -> None:
     exc = exceptions.TransportError("HTTPConnectionPool(host='127.0.0.1', port=1): Read timed out.")
     error = tokenerror.classify(exc, None, "google")
     assert (error.status_code, error.oauth_error, error.retryable) == ("none", "none", True)
-    assert error.message("port-sheet").startswith("[port-sheet] token error: no HTTP answer none: ")
+    assert error.message("port-sheet") == (
+        "[port-sheet] token error: no HTTP answer:"
+        " HTTPConnectionPool(host='127.0.0.1', port=1): Read timed out."
+    )
 
 
 @pytest.mark.parametrize(
