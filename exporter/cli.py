@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
@@ -23,6 +23,7 @@ from orchestrator import log
 EXIT_USAGE = 2
 # Collector name -> on by default.
 COLLECTORS = {"host": True, "unit": True, "journal": True, "lightsail": False}
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
 logger = logging.getLogger(__name__)
@@ -112,10 +113,10 @@ def build_collectors(args: argparse.Namespace) -> list[Collector]:
     return collectors
 
 
-def build_registry(collectors: Sequence[Collector]) -> CollectorRegistry:
+def build_registry(exporter: ExporterCollector) -> CollectorRegistry:
     """Build the registry the server renders: the collectors, self metrics, and the process's own."""
     registry = CollectorRegistry()
-    registry.register(ExporterCollector(collectors))
+    registry.register(exporter)
     ProcessCollector(registry=registry)
     return registry
 
@@ -141,6 +142,25 @@ def setup_logging(level: int) -> None:
     package.propagate = False
 
 
+def wait_for_stop_signal(serve: Callable[[], None]) -> None:
+    """Run ``serve`` on a daemon thread and return once SIGTERM or SIGINT arrives."""
+    # Whichever thread the kernel hands a signal to, Python's handler writes a byte to the
+    # wakeup socket, and reading it ends the wait. So nothing polls: between scrapes the
+    # process sleeps (a poll interval would wake it twice a second for a flag).
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno())
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: None)
+    try:
+        threading.Thread(target=serve, daemon=True).start()
+        reader.recv(1)
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT and return the exit code."""
     args = build_parser().parse_args(argv)
@@ -154,28 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, WebConfigError, rules.RulesError, ValueError) as exc:
         print(f"jada-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    exporter = ExporterCollector(collectors)
     try:
         server = ExporterServer(
-            address, build_registry(collectors), web_config, args.telemetry_path, args.web_config_file or ""
+            address, build_registry(exporter), web_config, args.telemetry_path, args.web_config_file or ""
         )
     except OSError as exc:
         print(f"jada-exporter: cannot listen on {args.listen_address}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        # shutdown() waits for serve_forever() to return, so it can't run on this thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     logger.info("jada-exporter %s listening on %s", __version__, server.url)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        for collector in collectors:
-            if isinstance(collector, journal.JournalCollector):
-                collector.close()
+    wait_for_stop_signal(lambda: server.serve_forever(poll_interval=None))
+    exporter.close()
+    server.server_close()
     logger.info("jada-exporter stopped")
     return 0
 

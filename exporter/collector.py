@@ -75,6 +75,14 @@ class ExporterCollector:
         with self._lock:
             yield from self._collect_locked()
 
+    def close(self) -> None:
+        """Wait for a scrape in progress, then close the collectors that hold resources."""
+        with self._lock:
+            for collector in self.collectors:
+                close = getattr(collector, "close", None)
+                if close is not None:
+                    close()
+
     def _collect_locked(self) -> Iterable[Metric]:
         success = GaugeMetricFamily(
             "jada_exporter_collector_success",
