@@ -135,3 +135,17 @@ def test_a_new_failure_message_is_logged_at_once(caplog: pytest.LogCaptureFixtur
         failing.exc = CollectorError("systemctl show failed: exit code 4")
         registry.get_sample_value("jada_exporter_collector_success")
     assert len(caplog.records) == 2
+
+
+def test_close_closes_the_collectors_that_hold_resources() -> None:
+    class Holding(Fixed):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    holding = Holding("journal", 1)
+    exporter = ExporterCollector([holding, Fixed("host", 1)])
+
+    exporter.close()
+    assert holding.closed
