@@ -27,7 +27,6 @@ from orchestrator import config
 from orchestrator.store import Store
 
 MARKER = re.compile(r"\[scenario:([a-z_]+)(?::([0-9.]+))?\]")
-MODEL = "claude-sonnet-4-5"
 USAGE = {"input": 120, "output": 40, "cache_read": 900, "cache_creation": 0}
 
 
@@ -51,7 +50,7 @@ def main() -> int:
         events.write(json.dumps(event) + "\n")
 
     def turn(number: int) -> None:
-        emit(event="llm_request", model=MODEL, outcome="success", duration_seconds=0.01, usage=USAGE)
+        emit(event="llm_request", model=cfg.model, outcome="success", duration_seconds=0.01, usage=USAGE)
         store.update_session_progress(args.session_id, number, {k: v * number for k, v in USAGE.items()})
         emit(event="turn", turns=number)
 
@@ -80,7 +79,11 @@ def main() -> int:
         return 1
     if name == "unauthorized":
         emit(
-            event="llm_request", model=MODEL, outcome="authentication_error", duration_seconds=0.01, usage={}
+            event="llm_request",
+            model=cfg.model,
+            outcome="authentication_error",
+            duration_seconds=0.01,
+            usage={},
         )
         emit(event="result", reason="error", turns=0, summary="authentication_error: invalid x-api-key")
         return 2

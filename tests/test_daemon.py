@@ -162,10 +162,10 @@ def test_max_turns_requeues_the_task_with_its_progress(daemon: Daemon) -> None:
     assert sample(daemon, "jada_agent_session_exits_total", reason="max_turns") == 1
     assert sample(daemon, "jada_agent_session_turns_bucket", reason="max_turns", le="29.0") == 0
     assert sample(daemon, "jada_agent_session_turns_bucket", reason="max_turns", le="30.0") == 1
-    assert sample(daemon, "jada_agent_llm_requests_total", model="claude-sonnet-4-5", outcome="success") == 30
-    assert sample(
-        daemon, "jada_agent_llm_tokens_total", model="claude-sonnet-4-5", token_type="cache_read"
-    ) == (900 * 30)
+    assert sample(daemon, "jada_agent_llm_requests_total", model=daemon.cfg.model, outcome="success") == 30
+    assert sample(daemon, "jada_agent_llm_tokens_total", model=daemon.cfg.model, token_type="cache_read") == (
+        900 * 30
+    )
 
 
 def test_max_turns_after_max_attempts_moves_the_task_to_needs_you(daemon: Daemon) -> None:
@@ -204,7 +204,7 @@ def test_error_requeues_then_fails_after_max_attempts(daemon: Daemon) -> None:
     assert sample(daemon, "jada_agent_session_exits_total", reason="error") == 2
     assert (
         sample(
-            daemon, "jada_agent_llm_requests_total", model="claude-sonnet-4-5", outcome="authentication_error"
+            daemon, "jada_agent_llm_requests_total", model=daemon.cfg.model, outcome="authentication_error"
         )
         == 2
     )

@@ -18,8 +18,6 @@ from orchestrator.metrics import Metrics
 from orchestrator.store import Store
 from simulators.claude import ClaudeSimulator
 
-MODEL = {"model": "claude-sonnet-4-5"}
-
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[ClaudeSimulator]:
@@ -65,7 +63,7 @@ def test_a_failing_api_ends_the_session_as_error_and_counts_the_call(
     assert (session.exit_reason, session.exit_code, session.turns) == ("error", 2, 0)
     assert daemon.store.get_task(task).state == "queued"
     get = daemon.metrics.registry.get_sample_value
-    assert get("jada_agent_llm_requests_total", {**MODEL, "outcome": outcome}) == 1
+    assert get("jada_agent_llm_requests_total", {"model": daemon.cfg.model, "outcome": outcome}) == 1
     assert get("jada_agent_session_exits_total", {"reason": "error"}) == 1
 
 
@@ -75,6 +73,6 @@ def test_a_rate_limit_the_sdk_retries_through_is_one_successful_call(daemon: Dae
     session = daemon.store.get_session(1)
     assert (session.exit_reason, session.turns) == ("completed", 1)
     get = daemon.metrics.registry.get_sample_value
-    assert get("jada_agent_llm_requests_total", {**MODEL, "outcome": "success"}) == 1
-    assert get("jada_agent_llm_requests_total", {**MODEL, "outcome": "rate_limited"}) == 0
+    assert get("jada_agent_llm_requests_total", {"model": daemon.cfg.model, "outcome": "success"}) == 1
+    assert get("jada_agent_llm_requests_total", {"model": daemon.cfg.model, "outcome": "rate_limited"}) == 0
     assert daemon.store.get_task(task).state == "done"

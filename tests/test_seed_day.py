@@ -97,6 +97,6 @@ def test_the_seed_day(daemon: Daemon) -> None:
     assert get("jada_agent_tasks", {"state": "needs_you"}) == 2
     waiting_since = [t.needs_you_since for t in store.list_tasks("needs_you")]
     assert get("jada_agent_needs_you_oldest_timestamp_seconds") == min(waiting_since)
-    model = {"model": "claude-sonnet-4-5"}
+    model = {"model": daemon.cfg.model}
     assert get("jada_agent_llm_requests_total", {**model, "outcome": "success"}) == 62
     assert get("jada_agent_llm_tokens_total", {**model, "token_type": "cache_read"}) > 0
