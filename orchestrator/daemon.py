@@ -245,8 +245,7 @@ class Daemon:
 
     def request_stop(self) -> None:
         """Stop taking work; a running session gets the grace period to finish its turn."""
-        if not self.stopping.is_set():
-            logger.info("[daemon] stopping: no new sessions; a running one may finish its turn")
+        # Called from a signal handler: only set the flag; the loop logs when it notices.
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
@@ -273,6 +272,7 @@ class Daemon:
         while not self.stopping.is_set():
             if self.run_once() != "session":
                 self._wait(self.cfg.poll_interval_seconds)
+        logger.info("[daemon] stopping: no new sessions")
         self.notifier.stopping()
         if self.scheduler is not None:
             self.scheduler.shutdown()
@@ -297,8 +297,10 @@ class Daemon:
         return recovered
 
     def run_once(self) -> str:
-        """Do one step of the loop: "session" when one ran, else "idle" or "budget_spent"."""
+        """Do one step of the loop: "session" when one ran, else "idle", "budget_spent" or "stopping"."""
         self._beat()
+        if self.stopping.is_set():
+            return "stopping"
         used = self.store.sessions_used_today()
         task = self.store.next_runnable_task()
         if task is None:
@@ -403,6 +405,12 @@ class Daemon:
                 if grace_deadline is None:
                     grace_deadline = now + self.cfg.shutdown_grace_seconds
                     turns_at_stop = turns
+                    logger.info(
+                        "[daemon] stopping: task %s session %s may finish its turn (grace %ss)",
+                        task_id,
+                        session_id,
+                        self.cfg.shutdown_grace_seconds,
+                    )
                 # A finished turn is recorded by the child; stopping right after it loses nothing.
                 if turns > turns_at_stop or now >= grace_deadline:
                     killed = "interrupted"

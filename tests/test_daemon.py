@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers_daemon import FAKE_SESSION_COMMAND, load, write_config
 
+from orchestrator import log
 from orchestrator.daemon import (
     Daemon,
     Decision,
@@ -263,3 +267,50 @@ def test_sigterm_stops_a_slow_session_after_its_turn(daemon: Daemon) -> None:
     assert (outcome.reason, outcome.exit_code) == ("interrupted", None)
     assert outcome.turns >= 1
     assert daemon.store.get_task(task).state == "queued"
+
+
+def test_no_session_starts_once_stopping(daemon: Daemon) -> None:
+    daemon.store.add_task("Small", "[scenario:tool_turns:1]")
+    daemon.request_stop()
+    assert daemon.run_once() == "stopping"
+    assert daemon.store.sessions_used_today() == 0
+
+
+def test_health_is_ok_while_the_loop_beats_and_the_store_reads(daemon: Daemon) -> None:
+    daemon.run_once()
+    assert daemon.health() == (True, "ok: idle")
+
+
+def test_health_fails_when_the_loop_stalls(daemon: Daemon) -> None:
+    daemon.last_beat = time.monotonic() - 120
+    ok, detail = daemon.health()
+    assert (ok, detail) == (False, "daemon loop stalled for 120s")
+
+
+def test_health_fails_when_the_store_cannot_be_read(daemon: Daemon) -> None:
+    daemon.store.close()
+    ok, detail = daemon.health()
+    assert not ok
+    assert detail.startswith("store unreadable:")
+
+
+def test_session_exit_is_logged_for_people_and_machines(daemon: Daemon) -> None:
+    stream = io.StringIO()
+    log.setup(stream=stream)
+    try:
+        task = daemon.store.add_task("Refactor", "[scenario:tool_forever]")
+        daemon.run_once()
+    finally:
+        log.setup(stream=sys.stderr)
+    (line,) = [line for line in stream.getvalue().splitlines() if "JADA_EVENT=session_exit" in line]
+    message = f"[session] task {task} session 1 exited: max_turns after 30 turns (exit code 1)"
+    assert f"INFO {message} " in line
+    fields = dict(field.split("=", 1) for field in line.split(message, 1)[1].split())
+    assert fields == {
+        "JADA_EVENT": "session_exit",
+        "JADA_TASK_ID": str(task),
+        "JADA_SESSION_ID": "1",
+        "JADA_EXIT_REASON": "max_turns",
+        "JADA_EXIT_CODE": "1",
+        "JADA_TURNS": "30",
+    }

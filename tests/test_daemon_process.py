@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import sqlite3
@@ -164,6 +165,11 @@ def test_daemon_serves_metrics_health_and_status_page(tmp_path: Path) -> None:
         assert status == 200
         assert 'jada_agent_session_exits_total{reason="completed"} 1.0' in body
         assert 'jada_agent_tasks{state="done"} 1.0' in body
+        if shutil.which("promtool"):
+            linted = subprocess.run(
+                ["promtool", "check", "metrics"], input=body, capture_output=True, text=True
+            )
+            assert linted.returncode == 0, linted.stdout + linted.stderr
         status, page = http_get(f"{base}/")
         assert status == 200
         assert "Sessions today" in page and "1/5" in page
