@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +103,29 @@ def test_status_page_is_served_from_the_store(served: tuple[str, Store, list]) -
 def test_unknown_path_is_404(served: tuple[str, Store, list]) -> None:
     base, _, _ = served
     assert http_get(f"{base}/admin")[0] == 404
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/bootstrap")
+def test_a_real_browser_renders_the_status_page(served: tuple[str, Store, list], tmp_path: Path) -> None:
+    base, store, _ = served
+    parent = store.add_task("E-signature", "x")
+    store.start_session(parent, day_limit=5)
+    store.request_human(parent, "Which signing provider?")
+    dom = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--dump-dom",
+            f"{base}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "<title>jada-agent status</title>" in dom
+    assert re.search(r'<h2 id="sessions">Sessions today \(\d{4}-\d\d-\d\d UTC\): 1/5</h2>', dom)
+    assert '<td class="running">running</td>' in dom
+    assert "<td>Which signing provider?</td>" in dom
