@@ -52,7 +52,7 @@ def daemon(tmp_path: Path, simulator: ClaudeSimulator, monkeypatch: pytest.Monke
     store.close()
 
 
-def test_the_seed_day(daemon: Daemon) -> None:
+def test_the_seed_day(daemon: Daemon, simulator: ClaudeSimulator) -> None:
     store = daemon.store
     refactor = store.add_task(
         "Refactor the crew page generator",
@@ -83,6 +83,13 @@ def test_the_seed_day(daemon: Daemon) -> None:
     assert (parked.state, parked.attempts) == ("needs_you", 2)
     assert "Session 1 ended with max_turns after 30 turns" in parked.progress
     assert store.next_runnable_task() is None
+    # Session 3 continued from session 1's progress: it was in its opening message.
+    openings = {body["messages"][0]["content"] for body in simulator.messages_bodies()}
+    continued = [
+        text for text in openings if text.startswith(f"Task {refactor}:") and "Session 1 ended" in text
+    ]
+    assert len(continued) == 1
+    assert "Progress from earlier sessions" in continued[0]
 
     get = daemon.metrics.registry.get_sample_value
     assert get("jada_agent_sessions_started_total") == 3
