@@ -311,7 +311,12 @@ class Daemon:
                 f"[daemon] daily session budget spent ({used}/{self.cfg.daily_sessions}); "
                 "waiting for 00:00 UTC",
             )
-        session_id = self.store.start_session(task.id, self.cfg.daily_sessions)
+        try:
+            session_id = self.store.start_session(task.id, self.cfg.daily_sessions)
+        except StoreError as exc:
+            # A person cancelled the task between choosing and starting it: choose again.
+            logger.info("[daemon] task %s changed before its session started: %s", task.id, exc)
+            return self.run_once()
         if session_id is None:
             return self._idle("budget_spent", "[daemon] daily session budget spent; waiting for 00:00 UTC")
         self._idle_logged = ""

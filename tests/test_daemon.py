@@ -314,3 +314,17 @@ def test_session_exit_is_logged_for_people_and_machines(daemon: Daemon) -> None:
         "JADA_EXIT_CODE": "1",
         "JADA_TURNS": "30",
     }
+
+
+def test_a_task_cancelled_between_choosing_and_starting_is_skipped(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cancelled = daemon.store.add_task("Cancelled", "[scenario:tool_turns:1]")
+    other = daemon.store.add_task("Other", "[scenario:tool_turns:1]")
+    chosen = [daemon.store.get_task(cancelled), daemon.store.get_task(other)]
+    daemon.store.cancel_task(cancelled)
+    monkeypatch.setattr(daemon.store, "next_runnable_task", lambda: chosen.pop(0))
+    assert daemon.run_once() == "session"
+    session = daemon.store.get_session(1)
+    assert (session.task_id, session.exit_reason) == (other, "completed")
+    assert daemon.store.get_task(cancelled).state == "cancelled"
