@@ -71,6 +71,18 @@ def cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def wakeups(pid: int) -> int:
+    """Sum the voluntary context switches of a process's live threads."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue  # the thread ended between listing and reading
+        total += int(text.split("voluntary_ctxt_switches:")[1].split()[0])
+    return total
+
+
 def main() -> int:
     node_exporter = shutil.which("prometheus-node-exporter")
     if node_exporter is None:
@@ -124,7 +136,7 @@ def measure(
             scrape_seconds(url)
     handles = {name: psutil.Process(process.pid) for name, (process, _) in targets.items()}
     cpu_before = {name: cpu_seconds(handle) for name, handle in handles.items()}
-    wakeups_before = {name: handle.num_ctx_switches().voluntary for name, handle in handles.items()}
+    wakeups_before = {name: wakeups(handle.pid) for name, handle in handles.items()}
     latencies: dict[str, list[float]] = {name: [] for name in targets}
     start = time.monotonic()
     for tick in range(TICKS):
@@ -141,11 +153,11 @@ def measure(
         medians[name] = statistics.median(latencies[name])
         rss = handle.memory_info().rss
         cpu_percent = 100 * (cpu_seconds(handle) - cpu_before[name]) / window
-        # Voluntary context switches show whether a process sleeps or polls between scrapes.
-        wakeups = (handle.num_ctx_switches().voluntary - wakeups_before[name]) / window
+        # Voluntary context switches of all threads show whether a process sleeps or polls.
+        wakeup_rate = (wakeups(handle.pid) - wakeups_before[name]) / window
         print(
             f"  {name:14s} scrape median {medians[name] * 1000:7.2f} ms  "
-            f"RSS {rss / 2**20:6.1f} MB  CPU {cpu_percent:5.2f}% of a core  {wakeups:5.1f} wakeups/s"
+            f"RSS {rss / 2**20:6.1f} MB  CPU {cpu_percent:5.2f}% of a core  {wakeup_rate:5.1f} wakeups/s"
         )
     ratio = medians["jada-exporter"] / medians["node_exporter"]
     jada_rss = handles["jada-exporter"].memory_info().rss
