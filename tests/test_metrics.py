@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from orchestrator.metrics import LLM_OUTCOMES, Metrics
@@ -128,3 +130,42 @@ def test_promtool_accepts_the_exposition(store: Store) -> None:
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert result.stdout.decode().strip() == result.stderr.decode().strip() == ""
+
+
+GOLDEN = Path(__file__).parent / "golden" / "orchestrator_metrics.prom"
+
+
+def stable_lines(exposition: bytes) -> str:
+    """Drop what varies from run to run: process and platform metrics, _created timestamps."""
+    lines = exposition.decode().splitlines(keepends=True)
+    varying = ("process_", "python_")
+    kept = []
+    for line in lines:
+        name = line.split(" ", 3)[2] if line.startswith("#") else line.split("{", 1)[0].split(" ", 1)[0]
+        if name.startswith(varying) or name.endswith("_created"):
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
+def test_metrics_page_after_the_seed_day_matches_the_golden_file(tmp_path: Path) -> None:
+    """Regenerate after an intended change: UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_metrics.py"""
+    with freeze_time("2026-05-13 00:00:00"), Store(tmp_path / "jada.db") as store:
+        metrics = Metrics(30, 5, snapshot=store.snapshot, models=("claude-sonnet-4-6",))
+        refactor = store.add_task("Refactor the crew page generator", "x")
+        blockers = store.add_task("Clear the e-signature blockers", "y")
+        for task, reason, turns in ((refactor, "max_turns", 30), (blockers, "completed", 2)):
+            session = store.start_session(task, day_limit=5)
+            metrics.session_started()
+            for _ in range(turns):
+                usage = {"input": 1200, "output": 300, "cache_read": 4000, "cache_creation": 0}
+                metrics.llm_request("claude-sonnet-4-6", "success", 1.5, usage)
+            store.finish_session(session, reason, 0 if reason == "completed" else 1, turns)
+            metrics.session_exited(reason, turns)
+        store.release_task(refactor, "queued")
+        store.release_task(blockers, "done")
+        store.request_human(blockers, "Which signing provider?")
+        page = stable_lines(metrics.exposition())
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(page)
+    assert page == GOLDEN.read_text()
