@@ -9,6 +9,7 @@ from freezegun import freeze_time
 from helpers_daemon import load, write_config
 
 from orchestrator import cli
+from orchestrator.status import format_age
 from orchestrator.store import Store
 
 Capture = pytest.CaptureFixture[str]
@@ -133,3 +134,11 @@ def test_status_summarizes_sessions_queue_and_needs_you(capsys: Capture, config:
         "Needs you:\n"
         "  task 3 (from task 2), waiting 14h 38m: Which provider?\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(45, "45s"), (720, "12m"), (3 * 3600 + 5 * 60, "3h 05m"), (2 * 86400 + 4 * 3600 + 59, "2d 4h")],
+)
+def test_ages_read_like_a_person_would_say_them(seconds: float, text: str) -> None:
+    assert format_age(seconds) == text
