@@ -12,6 +12,7 @@ counts them with the rules, persists the cursor and the counters together, then 
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import os
 import re
@@ -45,7 +46,7 @@ DEFAULT_BUDGET_SECONDS = 0.5
 # Fields longer than this are truncated by libsystemd before they reach Python; MESSAGE
 # rules only need the start of a line, and a 1 MB line must not cost 1 MB per read.
 DATA_THRESHOLD = 64 * 1024
-# How many entries are read between two looks at the clock.
+# How many entries are read between two looks at the clock (and two tallies of hits).
 _CLOCK_STRIDE = 256
 _SYSTEM_JOURNAL_DIRS = (Path("/var/log/journal"), Path("/run/log/journal"))
 
@@ -169,7 +170,7 @@ class JournalCollector:
         self._state: state.JournalState | None = None
         self._seen: dict[str, list[set[str]]] = {}
         # Raw label values already accepted by a rule, so the common path skips bounding.
-        self._accepted: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._accepted: dict[tuple[Rule, tuple[str, ...]], tuple[str, ...]] = {}
         self._dirty = False
         self._lag_seconds: float | None = None
 
@@ -326,7 +327,7 @@ class JournalCollector:
         assert current is not None
         reader.process()
         following, get = reader._next, reader._get
-        fetch, pinned, evaluate, count = self._fetch, self._pinned, self._rules.evaluate, self._count
+        fetch, pinned, evaluate = self._fetch, self._pinned, self._rules.evaluate
         malformed = current.counters[MALFORMED_ENTRIES]
 
         def fetch_later(name: str) -> str | None:
@@ -338,52 +339,57 @@ class JournalCollector:
         deadline = time.monotonic() + self._budget
         read = 0
         caught_up = False
-        while True:
-            if read % _CLOCK_STRIDE == 0 and read and time.monotonic() >= deadline:
-                break
-            if not following():
-                caught_up = True
-                break
-            read += 1
-            entry = pinned.copy()
-            not_utf8 = False
-            for name in fetch:
-                try:
-                    raw = get(name)
-                except KeyError:
-                    continue
-                try:
-                    entry[name] = raw.decode()
-                except UnicodeDecodeError:
-                    entry[name] = raw.decode(errors="replace")
-                    not_utf8 = True
-                if name == MESSAGE and len(raw) >= DATA_THRESHOLD:
-                    malformed[("oversized",)] += 1
-            if not_utf8:
-                malformed[("not_utf8",)] += 1
-            if MESSAGE not in entry:
-                malformed[("no_message",)] += 1
-            for rule, values in evaluate(entry, fetch_later):
-                count(rule, values)
+        # Hits are tallied a stride at a time: one C-level count of repeated keys is much
+        # cheaper than bounding and adding each hit on its own.
+        hits: list[tuple[Rule, tuple[str, ...]]] = []
+        remember = hits.extend
+        while not caught_up and (read == 0 or time.monotonic() < deadline):
+            for _ in range(_CLOCK_STRIDE):
+                if not following():
+                    caught_up = True
+                    break
+                read += 1
+                entry = pinned.copy()
+                not_utf8 = False
+                for name in fetch:
+                    try:
+                        raw = get(name)
+                    except KeyError:
+                        continue
+                    try:
+                        entry[name] = raw.decode()
+                    except UnicodeDecodeError:
+                        entry[name] = raw.decode(errors="replace")
+                        not_utf8 = True
+                    if name == MESSAGE and len(raw) >= DATA_THRESHOLD:
+                        malformed[("oversized",)] += 1
+                if not_utf8:
+                    malformed[("not_utf8",)] += 1
+                if MESSAGE not in entry:
+                    malformed[("no_message",)] += 1
+                remember(evaluate(entry, fetch_later))
+            self._count(hits)
+            hits.clear()
         if read:
             current.cursor = reader._get_cursor()
             current.realtime_usec = reader._get_realtime()
             self._dirty = True
         self._lag_seconds = 0.0 if caught_up else self._measure_lag(reader)
 
-    def _count(self, rule: Rule, values: tuple[str, ...]) -> None:
-        """Add one to the rule's counter child, with its labels bounded."""
+    def _count(self, hits: list[tuple[Rule, tuple[str, ...]]]) -> None:
+        """Add the hits to their counter children, with labels bounded in order of appearance."""
         counters = self._state.counters  # type: ignore[union-attr]
-        key = (rule.name, values)
-        bounded = self._accepted.get(key)
-        if bounded is None:
-            bounded, overflowed = bound_labels(rule, values, self._seen[rule.metric])
-            if overflowed:
-                counters[LABEL_OVERFLOW][(rule.name,)] += 1
-            else:
-                self._accepted[key] = bounded
-        children = counters[rule.metric]
-        children[bounded] = children.get(bounded, 0) + 1
+        for key, times in collections.Counter(hits).items():
+            rule, values = key
+            bounded = self._accepted.get(key)
+            if bounded is None:
+                bounded, overflowed = bound_labels(rule, values, self._seen[rule.metric])
+                if overflowed:
+                    counters[LABEL_OVERFLOW][(rule.name,)] += times
+                else:
+                    self._accepted[key] = bounded
+            children = counters[rule.metric]
+            children[bounded] = children.get(bounded, 0) + times
 
     def _measure_lag(self, reader: journal._Reader) -> float | None:
         """Return how far the newest matching entry is ahead of the last one read, in seconds."""

@@ -44,6 +44,7 @@ RESERVED_METRICS = frozenset({CURSOR_RESETS, LABEL_OVERFLOW, MALFORMED_ENTRIES, 
 
 
 Fetch = Callable[[str], str | None]
+Matcher = Callable[[Mapping[str, str], Fetch | None], "tuple[str, ...] | None"]
 
 
 class RulesError(Exception):
@@ -64,7 +65,8 @@ class Label:
     preset: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: a rule is a key of the per-stride tally of hits.
+@dataclass(frozen=True, eq=False)
 class Rule:
     """Match entries and count them into ``metric`` with ``labels``."""
 
@@ -96,12 +98,23 @@ class Rule:
         return self.matcher(entry, fetch)
 
     @functools.cached_property
-    def matcher(self) -> Callable[[Mapping[str, str], Fetch | None], tuple[str, ...] | None]:
-        """Return ``label_values`` as a closure over this rule's parts, for the per-entry loop."""
+    def matcher(self) -> Matcher:
+        """Return ``label_values`` as a closure over this rule's parts, for the per-entry loop.
+
+        A rule without conditions takes its label fields from ``entry`` alone: the rule set
+        reads those fields for every entry, so one missing there is missing from the entry.
+        """
         match_items = tuple(self.match.items())
         absent = self.absent
         search = self.regex.search if self.regex is not None else None
         labels = tuple((lb.field, lb.capture or "", lb.missing, lb.value_map) for lb in self.labels)
+        if not self.condition_fields() and all(lb.field and not lb.value_map for lb in self.labels):
+            defaults = tuple((lb.field, lb.missing) for lb in self.labels)
+
+            def unconditional(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
+                return tuple([entry.get(name, missing) for name, missing in defaults])  # type: ignore[misc]
+
+            return unconditional
 
         def matcher(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
             for name, allowed in match_items:
@@ -198,6 +211,9 @@ def _prefilter(rules: Sequence[Rule]) -> re.Pattern[str] | None:
         return None
 
 
+Step = tuple[int, str, Matcher, Rule]
+
+
 class RuleSet:
     """The rules in order, grouped by counter, with the fields they read."""
 
@@ -223,15 +239,24 @@ class RuleSet:
         # Fields read for every entry; the others are read only when a rule matched.
         self.eager_fields = tuple(sorted(eager))
         self._prefilter = _prefilter(self.rules)
-        # The rules in counter order, each with the first field it matches on, checked
-        # before the call; plain lines that no regex wants skip the regex rules altogether.
-        plan = [
-            (rule.metric, rule.matcher, *next(iter(rule.match.items()), (None, frozenset())), rule)
-            for counter in self.counters
-            for rule in counter.rules
+        # Each rule as a step in counter order. A rule matching on fields is indexed by its
+        # first field's values, so an entry only meets the rules its value can satisfy; a
+        # plain line that no regex wants (the prefilter says so) skips the regex rules.
+        steps = [
+            (index, rule.metric, rule.matcher, rule)
+            for index, rule in enumerate(rule for counter in self.counters for rule in counter.rules)
         ]
-        self._plan_all = tuple(plan)
-        self._plan_plain = tuple(step for step in plan if step[-1].regex is None)
+        unguarded = [step for step in steps if not step[3].match]
+        self._unguarded_plain = tuple(step for step in unguarded if step[3].regex is None)
+        self._unguarded_all = tuple(unguarded)
+        guarded: dict[str, dict[str, tuple[Step, ...]]] = {}
+        for step in steps:
+            if step[3].match:
+                name, values = next(iter(step[3].match.items()))
+                by_value = guarded.setdefault(name, {})
+                for value in values:
+                    by_value[value] = (*by_value.get(value, ()), step)
+        self._guarded = tuple(guarded.items())
 
     def evaluate(
         self, entry: Mapping[str, str], fetch: Fetch | None = None
@@ -239,20 +264,21 @@ class RuleSet:
         """Return, for each counter, the first rule matching ``entry`` and its raw label values."""
         message = entry.get(MESSAGE)
         if message is not None and (self._prefilter is None or self._prefilter.search(message) is not None):
-            plan = self._plan_all
+            steps: Sequence[Step] = self._unguarded_all
         else:
-            plan = self._plan_plain
+            steps = self._unguarded_plain
+        for name, by_value in self._guarded:
+            extra = by_value.get(entry.get(name))  # type: ignore[arg-type]
+            if extra is not None:
+                steps = sorted((*steps, *extra))
         hits = []
         counted = None
-        for metric, matcher, guard_field, guard_values, rule in plan:
-            if metric == counted:
-                continue
-            if guard_field is not None and entry.get(guard_field) not in guard_values:
-                continue
-            values = matcher(entry, fetch)
-            if values is not None:
-                hits.append((rule, values))
-                counted = metric
+        for _, metric, matcher, rule in steps:
+            if metric != counted:
+                values = matcher(entry, fetch)
+                if values is not None:
+                    hits.append((rule, values))
+                    counted = metric
         return hits
 
 
@@ -325,7 +351,7 @@ BUILTIN_RULES: list[dict[str, Any]] = [
         "name": "session_exit_code_line",
         "metric": "jada_journal_session_exits_total",
         "absent": ["JADA_EVENT"],
-        "regex": r"^\[session\].*\bexit(?:ed with)? code (?P<code>\d+)\b",
+        "regex": r"^\[session\] (?:task \d+ )?session \d+\b.*\bexit(?:ed with)? code (?P<code>\d+)\b",
         "labels": {
             "reason": {
                 "capture": "code",

@@ -57,7 +57,7 @@ def test_session_exit_line_counts_its_reason() -> None:
     ("message", "reason"),
     [
         ("[session] session 1 hit the 30-turn limit; exit code 1", "max_turns"),
-        ("[session] session 2 exited with code 0", "completed"),
+        ("[session] task 4 session 2 exited with code 0", "completed"),
         ("[session] session 3 crashed: exit code 2", "error"),
     ],
 )

@@ -1,0 +1,193 @@
+"""Cold read of 200,000 journal entries with the built-in rules, against two references.
+
+    .venv/bin/python bench/bench_journal_read.py [--entries 200000] [--repeat 3]
+
+The entries look like what journald stores for jada-agent.service (the trusted fields it
+adds, structured events and plain lines mixed) and are written into real journal files by
+systemd-journal-remote. Measured in the same run, best of ``--repeat``:
+
+- the journal collector's cold read (a fresh state, one collect with an unlimited budget);
+- ``journalctl --directory DIR -o cat > /dev/null``: libsystemd reading MESSAGE in C
+  (target: the collector reaches at least 0.5 of its entries per second);
+- ``mtail --one_shot`` with equivalent rules over the same messages as a plain log file,
+  its start-up (the same run over an empty file) subtracted (target: at least 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from journalfixtures import entry, event, write_journal
+
+from exporter.journal import JournalCollector
+from exporter.rules import load_rule_set
+
+# What journald adds to every line of a service, so each read scans a realistic entry.
+TRUSTED = {
+    "_TRANSPORT": "journal",
+    "_UID": "998",
+    "_GID": "998",
+    "_PID": "1234",
+    "_COMM": "python3",
+    "_EXE": "/usr/bin/python3.11",
+    "_CMDLINE": "/opt/jada-agent/.venv/bin/python -m orchestrator run",
+    "_CAP_EFFECTIVE": "0",
+    "_SYSTEMD_CGROUP": "/system.slice/jada-agent.service",
+    "_SYSTEMD_SLICE": "system.slice",
+    "_SYSTEMD_INVOCATION_ID": "5f0c7b1e9d7f4a0f8e9c2d3b4a5f6e7d",
+    "_MACHINE_ID": "0123456789abcdef0123456789abcdef",
+    "_HOSTNAME": "ip-172-26-0-10",
+    "CODE_FILE": "/opt/jada-agent/orchestrator/log.py",
+    "CODE_LINE": "88",
+    "CODE_FUNC": "event",
+}
+
+# One cycle of 20 entries: the seed's plain lines, the orchestrator's structured events
+# for the same things, and the ordinary lines that make up most of a journal.
+CYCLE = [
+    entry("[port-sheet] token error: HTTP Error 400: Bad Request", priority="3"),
+    event(
+        "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked.",
+        "token_error",
+        component="port-sheet",
+        credential="google",
+        status_code="400",
+        oauth_error="invalid_grant",
+        retryable="false",
+    ),
+    entry("[port-sheet] sync failed at 2026-05-13T14:30:00Z", priority="3"),
+    event("[port-sheet] sync failed at 2026-05-13T15:00:00Z: token", "sync_failed", component="port-sheet"),
+    entry("[session] task 7 session 12 exited: max_turns after 30 turns (exit code 1)"),
+    event(
+        "[session] task 8 session 13 exited: completed after 9 turns (exit code 0)",
+        "session_exit",
+        task_id="8",
+        session_id="13",
+        exit_reason="completed",
+        exit_code="0",
+        turns="9",
+    ),
+    *[entry(f"[scheduler] tick: {n} tasks queued, 0 running") for n in range(5)],
+    *[entry(f"GET /metrics 200 0.00{n}s") for n in range(5)],
+    *[entry(f"[session] task 7 session 12 turn {n}: tool bash") for n in range(4)],
+]
+
+MTAIL_PROGRAM = r"""counter jada_journal_entries_total
+counter jada_journal_token_errors_total by component, status_code
+counter jada_journal_sync_failures_total by component
+counter jada_journal_session_exits_total by reason
+
+/$/ {
+  jada_journal_entries_total++
+}
+/^\[(?P<component>[\w.-]+)\] token error:(?: HTTP(?: Error)? (?P<status_code>\d{3})\b)?/ {
+  jada_journal_token_errors_total[$component][$status_code]++
+}
+/^\[(?P<component>[\w.-]+)\] sync failed\b/ {
+  jada_journal_sync_failures_total[$component]++
+}
+/^\[session\] task \d+ session \d+ exited: (?P<reason>\w+)/ {
+  jada_journal_session_exits_total[$reason]++
+}
+"""
+
+
+def best_seconds(repeat: int, run: Callable[[], None]) -> float:
+    """Return the shortest of ``repeat`` timed runs."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def collector_read(journal_dir: Path, work: Path) -> Callable[[], None]:
+    """Return a cold read by a fresh collector with the built-in rules."""
+
+    def run() -> None:
+        state_dir = Path(tempfile.mkdtemp(dir=work))
+        collector = JournalCollector(
+            load_rule_set(None),
+            state_file=state_dir / "state.json",
+            directory=journal_dir,
+            read_back="all",
+            budget_seconds=3600,
+        )
+        families = list(collector.collect())
+        collector.close()
+        lag = [s.value for f in families for s in f.samples if s.name == "jada_journal_lag_seconds"]
+        assert lag == [0.0], "the cold read did not reach the end"
+
+    return run
+
+
+def command(argv: list[str], stdout: Path | None = None) -> Callable[[], None]:
+    """Return a run of ``argv`` with its output discarded or written to ``stdout``."""
+
+    def run() -> None:
+        with open(stdout or "/dev/null", "wb") as out:
+            subprocess.run(argv, stdout=out, stderr=subprocess.DEVNULL, check=True)
+
+    return run
+
+
+def main() -> int:
+    """Build the journal, time the three readers, print the figures and the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-journal-"))
+    try:
+        journal_dir = work / "journal"
+        entries = [dict(TRUSTED, **CYCLE[i % len(CYCLE)]) for i in range(args.entries)]
+        write_journal(journal_dir, entries)
+        log_file = work / "messages.log"
+        command(["journalctl", "--directory", str(journal_dir), "-o", "cat"], log_file)()
+        empty_log = work / "empty.log"
+        empty_log.touch()
+        progs = work / "progs"
+        progs.mkdir()
+        (progs / "jada.mtail").write_text(MTAIL_PROGRAM)
+
+        ours = best_seconds(args.repeat, collector_read(journal_dir, work))
+        journalctl = best_seconds(
+            args.repeat, command(["journalctl", "--directory", str(journal_dir), "-o", "cat"])
+        )
+        mtail = ["mtail", "--one_shot", "--one_shot_format=prometheus", "--progs", str(progs), "--logs"]
+        mtail_full = best_seconds(args.repeat, command([*mtail, str(log_file)]))
+        mtail_startup = best_seconds(args.repeat, command([*mtail, str(empty_log)]))
+        mtail_read = max(mtail_full - mtail_startup, 1e-9)
+
+        rate = args.entries / ours
+        size = sum(path.stat().st_size for path in journal_dir.iterdir())
+        print(f"entries: {args.entries} in {journal_dir} ({size / 2**20:.0f} MiB of journal files)")
+        print(f"jada-exporter journal collector: {rate:12,.0f} entries/s ({ours:.3f} s)")
+        reference = args.entries / journalctl
+        print(f"journalctl -o cat > /dev/null:   {reference:12,.0f} entries/s ({journalctl:.3f} s)")
+        print(
+            f"mtail --one_shot (start-up {mtail_startup:.3f} s subtracted): "
+            f"{args.entries / mtail_read:,.0f} lines/s ({mtail_full:.3f} s in all)"
+        )
+        ratio_journalctl = journalctl / ours
+        ratio_mtail = mtail_read / ours
+        for name, ratio, target in (("journalctl", ratio_journalctl, 0.5), ("mtail", ratio_mtail, 1.0)):
+            verdict = "PASS" if ratio >= target else "FAIL"
+            print(f"ratio to {name + ':':11} {ratio:.2f} (target >= {target}) {verdict}")
+        return 0
+    finally:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
