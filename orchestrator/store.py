@@ -389,12 +389,13 @@ class Store:
     def next_runnable_task(self) -> Task | None:
         """Return the queued task to run next: all dependencies done, by priority then fairness."""
         # Fairness: among equal priorities, the task that waited longest since its last
-        # session goes first, so a task re-queued after max_turns does not starve the others.
+        # session goes first (never started sorts first: SQLite orders NULL lowest), so a
+        # task re-queued after max_turns does not starve the others.
         rows = self._read(
             "SELECT * FROM tasks t WHERE state = 'queued' AND NOT EXISTS ("
             " SELECT 1 FROM task_dependencies d JOIN tasks u ON u.id = d.depends_on"
             " WHERE d.task_id = t.id AND u.state != 'done')"
-            " ORDER BY priority DESC, last_started_at IS NOT NULL, last_started_at, id LIMIT 1"
+            " ORDER BY priority DESC, last_started_at, id LIMIT 1"
         )
         return self._tasks(rows)[0] if rows else None
 
