@@ -93,7 +93,10 @@ class StatusServer:
         self._report = report
         self._httpd = ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="jada-web", daemon=True)
+        # A short poll interval lets stop() return promptly when the daemon shuts down.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.1,), name="jada-web", daemon=True
+        )
 
     @property
     def address(self) -> tuple[str, int]:
