@@ -31,7 +31,8 @@ from journalfixtures import entry, event, write_journal
 from exporter.journal import JournalCollector
 from exporter.rules import load_rule_set
 
-# What journald adds to every line of a service, so each read scans a realistic entry.
+# What journald adds to every line of a service. It stores them after the fields the
+# service sent, and a unique MESSAGE last, so a read of MESSAGE scans the whole entry.
 TRUSTED = {
     "_TRANSPORT": "journal",
     "_UID": "998",
@@ -42,21 +43,26 @@ TRUSTED = {
     "_CMDLINE": "/opt/jada-agent/.venv/bin/python -m orchestrator run",
     "_CAP_EFFECTIVE": "0",
     "_SYSTEMD_CGROUP": "/system.slice/jada-agent.service",
+    "_SYSTEMD_UNIT": "jada-agent.service",
     "_SYSTEMD_SLICE": "system.slice",
     "_SYSTEMD_INVOCATION_ID": "5f0c7b1e9d7f4a0f8e9c2d3b4a5f6e7d",
     "_MACHINE_ID": "0123456789abcdef0123456789abcdef",
     "_HOSTNAME": "ip-172-26-0-10",
-    "CODE_FILE": "/opt/jada-agent/orchestrator/log.py",
-    "CODE_LINE": "88",
-    "CODE_FUNC": "event",
 }
+SENT = {"CODE_FILE": "/opt/jada-agent/orchestrator/log.py", "CODE_LINE": "88", "CODE_FUNC": "event"}
 
-# One cycle of 20 entries: the seed's plain lines, the orchestrator's structured events
-# for the same things, and the ordinary lines that make up most of a journal.
-CYCLE = [
-    entry("[port-sheet] token error: HTTP Error 400: Bad Request", priority="3"),
-    event(
-        "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked.",
+
+def stamp(n: int) -> str:
+    """Return a distinct UTC time for entry ``n``, as the orchestrator writes times."""
+    return f"2026-05-13T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+
+
+# One cycle of 20 entries (entry number n): the seed's plain lines, the orchestrator's
+# structured events for the same things, and the ordinary lines that make up the rest.
+CYCLE: list[Callable[[int], dict]] = [
+    lambda n: entry("[port-sheet] token error: HTTP Error 400: Bad Request", priority="3"),
+    lambda n: event(
+        f"[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked. ({n})",
         "token_error",
         component="port-sheet",
         credential="google",
@@ -64,22 +70,30 @@ CYCLE = [
         oauth_error="invalid_grant",
         retryable="false",
     ),
-    entry("[port-sheet] sync failed at 2026-05-13T14:30:00Z", priority="3"),
-    event("[port-sheet] sync failed at 2026-05-13T15:00:00Z: token", "sync_failed", component="port-sheet"),
-    entry("[session] task 7 session 12 exited: max_turns after 30 turns (exit code 1)"),
-    event(
-        "[session] task 8 session 13 exited: completed after 9 turns (exit code 0)",
+    lambda n: entry(f"[port-sheet] sync failed at {stamp(n)}", priority="3"),
+    lambda n: event(f"[port-sheet] sync failed at {stamp(n)}: token", "sync_failed", component="port-sheet"),
+    lambda n: entry(f"[session] task {n} session {n} exited: max_turns after 30 turns (exit code 1)"),
+    lambda n: event(
+        f"[session] task {n} session {n} exited: completed after 9 turns (exit code 0)",
         "session_exit",
-        task_id="8",
-        session_id="13",
+        task_id=str(n),
+        session_id=str(n),
         exit_reason="completed",
         exit_code="0",
         turns="9",
     ),
-    *[entry(f"[scheduler] tick: {n} tasks queued, 0 running") for n in range(5)],
-    *[entry(f"GET /metrics 200 0.00{n}s") for n in range(5)],
-    *[entry(f"[session] task 7 session 12 turn {n}: tool bash") for n in range(4)],
+    *[lambda n: entry(f"[scheduler] tick {n}: {n % 7} tasks queued, 0 running")] * 5,
+    *[lambda n: entry(f"GET /metrics 200 0.{n % 1000:03d}s")] * 5,
+    *[lambda n: entry(f"[session] task 7 session 12 turn {n % 30}: tool bash")] * 4,
 ]
+
+
+def bench_entry(n: int) -> dict:
+    """Return entry ``n`` with its fields in the order journald stores them."""
+    sent = {k: v for k, v in CYCLE[n % len(CYCLE)](n).items() if k != "_SYSTEMD_UNIT"}
+    message = sent.pop("MESSAGE")
+    return {**sent, **SENT, **TRUSTED, "MESSAGE": message}
+
 
 MTAIL_PROGRAM = r"""counter jada_journal_entries_total
 counter jada_journal_token_errors_total by component, status_code
@@ -150,8 +164,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-journal-"))
     try:
         journal_dir = work / "journal"
-        entries = [dict(TRUSTED, **CYCLE[i % len(CYCLE)]) for i in range(args.entries)]
-        write_journal(journal_dir, entries)
+        write_journal(journal_dir, (bench_entry(n) for n in range(args.entries)))
         log_file = work / "messages.log"
         command(["journalctl", "--directory", str(journal_dir), "-o", "cat"], log_file)()
         empty_log = work / "empty.log"

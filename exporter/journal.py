@@ -132,6 +132,55 @@ def unreadable_journal_files(directories: Sequence[Path]) -> list[Path]:
     return unreadable
 
 
+def _seek(reader: journal._Reader, anchor: tuple[str, str | int]) -> None:
+    """Seek so that the next ``_next()`` gives the first entry at or after a non-cursor anchor."""
+    kind, where = anchor
+    if kind == "head":
+        reader.seek_head()
+    else:
+        reader.seek_realtime(int(where))
+
+
+class _SideIndex:
+    """The entries whose ``field`` has a value some rule matches on, from the journal's index.
+
+    A second reader with the same matches ANDed with ``FIELD=value`` for each wanted value
+    walks only those entries, in the same order as the main reader. Its head is the next
+    such entry, so the main loop reads the field only for the entry that is the head,
+    instead of scanning every entry for a field most of them do not have.
+    """
+
+    def __init__(self, reader: journal._Reader, field: str) -> None:
+        self.reader = reader
+        self.field = field
+        self.realtime: int | None = None
+        self.cursor = ""
+
+    def sync(self, anchor: tuple[str, str | int]) -> None:
+        """Move the head to the first wanted entry the main reader will read from ``anchor``."""
+        kind, where = anchor
+        if kind == "cursor":
+            self.reader.seek_cursor(str(where))
+            found = self.reader._next()
+            if found and self.reader.test_cursor(str(where)):
+                found = self.reader._next()
+        else:
+            _seek(self.reader, anchor)
+            found = self.reader._next()
+        self._take(found)
+
+    def advance(self) -> None:
+        """Move the head to the next wanted entry."""
+        self._take(self.reader._next())
+
+    def _take(self, found: bool) -> None:
+        if found:
+            self.realtime = self.reader._get_realtime()
+            self.cursor = self.reader._get_cursor()
+        else:
+            self.realtime = None
+
+
 class JournalCollector:
     """Count journal entries with rules; persist the cursor and the counts together."""
 
@@ -155,8 +204,11 @@ class JournalCollector:
         self._budget = budget_seconds
         self._boot_time = boot_time
         pinned = pinned_fields(self._matches)
-        self._pinned = {name: value for name, value in pinned.items() if name in rules.eager_fields}
-        self._fetch = tuple(name for name in rules.eager_fields if name not in self._pinned)
+        needed = set(rules.eager_fields) | set(rules.indexed_fields)
+        self._pinned = {name: value for name, value in pinned.items() if name in needed}
+        # MESSAGE is read for every entry, for the rules and to count missing or broken ones.
+        self._fetch = tuple(name for name in rules.eager_fields if name not in pinned and name != MESSAGE)
+        self._indexed = {name: values for name, values in rules.indexed_fields.items() if name not in pinned}
         self._label_names = {counter.metric: counter.label_names for counter in rules.counters}
         self._label_names.update(
             {
@@ -167,6 +219,10 @@ class JournalCollector:
             }
         )
         self._reader: journal._Reader | None = None
+        self._sides: list[_SideIndex] = []
+        # Where the next entry to count begins: ("cursor", c) for the entry after c,
+        # ("realtime", usec) for the first at or after usec, or ("head", 0).
+        self._anchor: tuple[str, str | int] = ("head", 0)
         self._state: state.JournalState | None = None
         self._seen: dict[str, list[set[str]]] = {}
         # Raw label values already accepted by a rule, so the common path skips bounding.
@@ -198,6 +254,9 @@ class JournalCollector:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        for side in self._sides:
+            side.reader.close()
+        self._sides = []
 
     def _load_state(self) -> state.JournalState:
         """Load the persisted state, replacing a damaged file with a fresh start."""
@@ -271,10 +330,23 @@ class JournalCollector:
                 f"{unreadable[0]} is not readable by this user ({len(unreadable)} such journal files "
                 "or directories); add the exporter's user to the systemd-journal group"
             )
-        try:
-            reader = (
-                journal._Reader(path=str(self._directory), flags=0) if self._directory else journal._Reader()
+        reader = self._new_reader(())
+        self._position(reader)
+        self._sides = [
+            _SideIndex(
+                self._new_reader([f"{name}={value}" for name in [name] for value in sorted(values)]), name
             )
+            for name, values in self._indexed.items()
+        ]
+        return reader
+
+    def _new_reader(self, wanted: Sequence[str]) -> journal._Reader:
+        """Open a reader with the configured matches, ANDed with ``wanted`` (ORed among themselves)."""
+        try:
+            if self._directory is not None:
+                reader = journal._Reader(path=str(self._directory), flags=0)
+            else:
+                reader = journal._Reader()
         except (OSError, ValueError) as exc:
             raise JournalError(f"opening the journal {self._directory or '(system)'} failed: {exc}") from exc
         reader.data_threshold = DATA_THRESHOLD
@@ -283,10 +355,13 @@ class JournalCollector:
                 reader.add_disjunction()
             else:
                 reader.add_match(match)
+        if wanted:
+            reader.add_conjunction()
+            for match in wanted:
+                reader.add_match(match)
         # Asking for the descriptor sets up inotify, which process() needs to notice
         # appended, rotated and vacuumed files.
         reader.fileno()
-        self._position(reader)
         return reader
 
     def _position(self, reader: journal._Reader) -> None:
@@ -295,12 +370,13 @@ class JournalCollector:
         assert current is not None
         if current.cursor is None:
             if self._read_back == "all":
-                reader.seek_head()
+                self._anchor = ("head", 0)
             else:
                 start = (
                     self._boot_time() if self._read_back == "boot" else time.time() - float(self._read_back)
                 )
-                reader.seek_realtime(int(start * 1_000_000))
+                self._anchor = ("realtime", int(start * 1_000_000))
+            _seek(reader, self._anchor)
             return
         try:
             reader.seek_cursor(current.cursor)
@@ -308,6 +384,7 @@ class JournalCollector:
         except (OSError, ValueError):
             found = False
         if found:
+            self._anchor = ("cursor", current.cursor)
             return
         log.warning(
             "journal cursor from %s no longer exists (journal vacuumed or rotated away); "
@@ -317,16 +394,26 @@ class JournalCollector:
         current.counters[CURSOR_RESETS][()] += 1
         self._dirty = True
         if current.realtime_usec is None:
-            reader.seek_head()
+            self._anchor = ("head", 0)
         else:
-            reader.seek_realtime(current.realtime_usec + 1)
+            self._anchor = ("realtime", current.realtime_usec + 1)
+        _seek(reader, self._anchor)
 
     def _read(self, reader: journal._Reader) -> None:
         """Count entries until the journal's end or the budget, whichever comes first."""
         current = self._state
         assert current is not None
         reader.process()
-        following, get = reader._next, reader._get
+        for side in self._sides:
+            side.reader.process()
+            side.sync(self._anchor)
+        sides = self._sides
+        following, get, realtime, test_cursor = (
+            reader._next,
+            reader._get,
+            reader._get_realtime,
+            reader.test_cursor,
+        )
         fetch, pinned, evaluate = self._fetch, self._pinned, self._rules.evaluate
         malformed = current.counters[MALFORMED_ENTRIES]
 
@@ -349,8 +436,19 @@ class JournalCollector:
                     caught_up = True
                     break
                 read += 1
-                entry = pinned.copy()
-                not_utf8 = False
+                try:
+                    raw = get(MESSAGE)
+                except KeyError:
+                    malformed[("no_message",)] += 1
+                    entry = pinned.copy()
+                else:
+                    if len(raw) >= DATA_THRESHOLD:
+                        malformed[("oversized",)] += 1
+                    try:
+                        entry = {**pinned, MESSAGE: raw.decode()}
+                    except UnicodeDecodeError:
+                        malformed[("not_utf8",)] += 1
+                        entry = {**pinned, MESSAGE: raw.decode(errors="replace")}
                 for name in fetch:
                     try:
                         raw = get(name)
@@ -359,20 +457,21 @@ class JournalCollector:
                     try:
                         entry[name] = raw.decode()
                     except UnicodeDecodeError:
+                        malformed[("not_utf8",)] += 1
                         entry[name] = raw.decode(errors="replace")
-                        not_utf8 = True
-                    if name == MESSAGE and len(raw) >= DATA_THRESHOLD:
-                        malformed[("oversized",)] += 1
-                if not_utf8:
-                    malformed[("not_utf8",)] += 1
-                if MESSAGE not in entry:
-                    malformed[("no_message",)] += 1
+                if sides:
+                    now = realtime()
+                    for side in sides:
+                        if now == side.realtime and test_cursor(side.cursor):
+                            entry[side.field] = fetch_later(side.field)  # type: ignore[assignment]
+                            side.advance()
                 remember(evaluate(entry, fetch_later))
             self._count(hits)
             hits.clear()
         if read:
             current.cursor = reader._get_cursor()
             current.realtime_usec = reader._get_realtime()
+            self._anchor = ("cursor", current.cursor)
             self._dirty = True
         self._lag_seconds = 0.0 if caught_up else self._measure_lag(reader)
 

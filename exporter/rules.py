@@ -6,7 +6,8 @@ its counter with labels taken from fields or named captures. Every label is boun
 either an ``allowed`` set or a ``max_values`` cap on distinct values; anything beyond goes
 to the single value ``other`` and is counted, because a log line must never create
 unbounded series. For each counter the first matching rule wins, which is how a
-structured entry is kept from being counted a second time by a regex fallback.
+structured entry is kept from being counted a second time by a regex fallback: the
+built-in rules list the structured form of each event before its plain-line form.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _NAMED_GROUP = re.compile(r"\(\?P<[a-zA-Z_][a-zA-Z0-9_]*>")
 _RESERVED_LABELS = frozenset({"job", "instance", "type"})
 _RULE_KEYS = frozenset({"name", "metric", "help", "match", "absent", "regex", "labels"})
 _LABEL_KEYS = frozenset({"field", "capture", "allowed", "max_values", "map", "missing", "preset"})
+# Distinct plain-line results kept; beyond that (many units) they are computed each time.
+_PLAIN_CACHE_SIZE = 4096
 # Counters the journal collector keeps about itself; rules may not reuse their names.
 CURSOR_RESETS = "jada_journal_cursor_resets_total"
 LABEL_OVERFLOW = "jada_journal_label_overflow_total"
@@ -232,12 +235,24 @@ class RuleSet:
             for metric, group in grouped.items()
         )
         eager: set[str] = set()
+        wanted: dict[str, set[str]] = {}
         for rule in self.rules:
-            eager |= rule.condition_fields()
+            eager |= set(rule.absent)
+            if rule.regex is not None:
+                eager.add(MESSAGE)
             if not rule.condition_fields():
                 eager |= rule.label_fields()
-        # Fields read for every entry; the others are read only when a rule matched.
+            for name, values in rule.match.items():
+                wanted.setdefault(name, set()).update(values)
+        # Fields read for every entry; label fields of rules with conditions are read only
+        # when the rule matched.
         self.eager_fields = tuple(sorted(eager))
+        # Match fields no rule needs for every entry, with every value some rule wants: a
+        # reader can learn which entries have them from the journal's own index instead of
+        # reading the field of each entry.
+        self.indexed_fields = {
+            name: frozenset(values) for name, values in sorted(wanted.items()) if name not in eager
+        }
         self._prefilter = _prefilter(self.rules)
         # Each rule as a step in counter order. A rule matching on fields is indexed by its
         # first field's values, so an entry only meets the rules its value can satisfy; a
@@ -257,6 +272,13 @@ class RuleSet:
                 for value in values:
                     by_value[value] = (*by_value.get(value, ()), step)
         self._guarded = tuple(guarded.items())
+        # The plain steps' results are cached by the fields they read, when those are all
+        # read for every entry (a rule with conditions, such as absent, is not cached).
+        plain_rules = [step[3] for step in self._unguarded_plain]
+        self._plain_key: tuple[str, ...] | None = None
+        if all(not rule.condition_fields() for rule in plain_rules):
+            self._plain_key = tuple(sorted(set().union(*(rule.label_fields() for rule in plain_rules))))
+        self._plain_hits: dict[tuple[str | None, ...], list[tuple[Rule, tuple[str, ...]]]] = {}
 
     def evaluate(
         self, entry: Mapping[str, str], fetch: Fetch | None = None
@@ -271,6 +293,23 @@ class RuleSet:
             extra = by_value.get(entry.get(name))  # type: ignore[arg-type]
             if extra is not None:
                 steps = sorted((*steps, *extra))
+        if steps is self._unguarded_plain and self._plain_key is not None:
+            # Most lines are plain ones no rule with conditions wants; what they count
+            # depends on a few fields only (unit and priority for the built-ins).
+            key = tuple(map(entry.get, self._plain_key))
+            cached = self._plain_hits.get(key)
+            if cached is None:
+                cached = self._run(steps, entry, fetch)
+                if len(self._plain_hits) < _PLAIN_CACHE_SIZE:
+                    self._plain_hits[key] = cached
+            return cached
+        return self._run(steps, entry, fetch)
+
+    @staticmethod
+    def _run(
+        steps: Sequence[Step], entry: Mapping[str, str], fetch: Fetch | None
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Run the steps in order, keeping the first hit of each counter."""
         hits = []
         counted = None
         for _, metric, matcher, rule in steps:
@@ -311,7 +350,6 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "token_error_line",
         "metric": "jada_journal_token_errors_total",
-        "absent": ["JADA_EVENT"],
         "regex": r"^\[(?P<component>[\w.-]+)\] token error:(?: HTTP(?: Error)? (?P<status_code>\d{3})\b)?",
         "labels": {
             "component": {"capture": "component", "max_values": 10},
@@ -328,7 +366,6 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "sync_failed_line",
         "metric": "jada_journal_sync_failures_total",
-        "absent": ["JADA_EVENT"],
         "regex": r"^\[(?P<component>[\w.-]+)\] sync failed\b",
         "labels": {"component": {"capture": "component", "max_values": 10}},
     },
@@ -342,7 +379,6 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "session_exit_line",
         "metric": "jada_journal_session_exits_total",
-        "absent": ["JADA_EVENT"],
         "regex": r"^\[session\] task \d+ session \d+ exited: (?P<reason>\w+)",
         "labels": {"reason": {"capture": "reason", "allowed": _EXIT_REASONS}},
     },
@@ -350,7 +386,6 @@ BUILTIN_RULES: list[dict[str, Any]] = [
         # Older daemons only said how the session process ended: 0 completed, 1 max_turns, 2 error.
         "name": "session_exit_code_line",
         "metric": "jada_journal_session_exits_total",
-        "absent": ["JADA_EVENT"],
         "regex": r"^\[session\] (?:task \d+ )?session \d+\b.*\bexit(?:ed with)? code (?P<code>\d+)\b",
         "labels": {
             "reason": {

@@ -406,3 +406,51 @@ def test_a_broken_rules_file_is_a_rules_error_naming_file_and_rule(tmp_path: Pat
     )
     with pytest.raises(RulesError, match=f"{rules_file}: rule 'deploys': regex does not compile"):
         from_args(parse([f"--rules.file={rules_file}"]))
+
+
+def test_structured_events_are_found_through_the_index_with_or_groups_too(tmp_path: Path) -> None:
+    write_journal(
+        tmp_path / "journal",
+        [
+            event(
+                "[port-sheet] token error: HTTP 401 x",
+                "token_error",
+                component="port-sheet",
+                status_code="401",
+            ),
+            event(
+                "[port-sheet] token error: HTTP 403 x",
+                "token_error",
+                component="port-sheet",
+                status_code="403",
+            ),
+            entry("[port-sheet] token error: HTTP 500 x", unit="cron.service"),
+            {
+                **event(
+                    "[port-sheet] token error: HTTP 502 x", "token_error", component="jobs", status_code="502"
+                ),
+                "_SYSTEMD_UNIT": "jobs.service",
+            },
+        ],
+    )
+    matches = [DEFAULT_MATCH, "+", "_SYSTEMD_UNIT=jobs.service"]
+    samples = scrape(make_collector(tmp_path, tmp_path / "journal", matches=matches))
+    assert value(samples, "jada_journal_token_errors_total", component="port-sheet", status_code="401") == 1
+    assert value(samples, "jada_journal_token_errors_total", component="port-sheet", status_code="403") == 1
+    assert value(samples, "jada_journal_token_errors_total", component="jobs", status_code="502") == 1
+    assert total(samples, "jada_journal_token_errors_total") == 3
+
+
+def test_a_structured_last_entry_is_not_counted_again_after_a_restart(tmp_path: Path) -> None:
+    journal_dir = tmp_path / "journal"
+    token = event(
+        "[port-sheet] token error: HTTP 400 x", "token_error", component="port-sheet", status_code="400"
+    )
+    write_journal(journal_dir, [entry("line"), token], "first")
+    first = make_collector(tmp_path, journal_dir)
+    scrape(first)
+    first.close()
+    write_journal(journal_dir, [entry("line"), token], "second", START_USEC + 10**9)
+    samples = scrape(make_collector(tmp_path, journal_dir))
+    assert value(samples, "jada_journal_token_errors_total", component="port-sheet", status_code="400") == 2
+    assert total(samples, "jada_journal_entries_total") == 4

@@ -86,9 +86,13 @@ def test_structured_session_exit_counts_the_exit_reason_field() -> None:
     assert found["jada_journal_session_exits_total"] == ("session_exit", ("timeout",))
 
 
-def test_structured_event_of_another_kind_is_not_counted_by_a_fallback_regex() -> None:
-    found = hits("[port-sheet] sync failed at 2026-05-13T14:30:00Z", JADA_EVENT="job_run")
-    assert set(found) == {"jada_journal_entries_total"}
+def test_structured_events_whose_messages_name_no_failure_count_only_as_entries() -> None:
+    for message, kind in [
+        ("[port-sheet] sync ok at 2026-05-13T16:00:00Z: 12 rows", "sync_ok"),
+        ("[job] port_sheet_sync finished: failure in 0.4s", "job_run"),
+        ("[session] task 7 session 12 started", "session_start"),
+    ]:
+        assert set(hits(message, JADA_EVENT=kind)) == {"jada_journal_entries_total"}
 
 
 def test_every_entry_counts_by_unit_and_priority() -> None:
@@ -117,8 +121,20 @@ def test_label_fields_are_fetched_only_when_a_rule_matched() -> None:
     assert [values for rule, values in found if rule.name == "token_error"] == [("port-sheet", "400")]
 
 
-def test_eager_fields_are_only_what_decides_a_match() -> None:
-    assert RuleSet(builtin_rules()).eager_fields == ("JADA_EVENT", "MESSAGE", "PRIORITY", "_SYSTEMD_UNIT")
+def test_every_entry_needs_only_message_unit_and_priority_the_event_field_is_indexed() -> None:
+    rules = RuleSet(builtin_rules())
+    assert rules.eager_fields == ("MESSAGE", "PRIORITY", "_SYSTEMD_UNIT")
+    assert rules.indexed_fields == {"JADA_EVENT": frozenset({"token_error", "sync_failed", "session_exit"})}
+
+
+def test_a_field_a_rule_needs_absent_is_read_for_every_entry_not_indexed() -> None:
+    rules = RuleSet(
+        parse_rules(
+            [rule(match={"JADA_EVENT": "deploy"}), {**rule(absent=["JADA_EVENT"]), "name": "plain"}], "x"
+        )
+    )
+    assert "JADA_EVENT" in rules.eager_fields
+    assert rules.indexed_fields == {}
 
 
 def rule(**spec: object) -> dict[str, object]:
