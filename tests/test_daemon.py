@@ -328,3 +328,13 @@ def test_a_task_cancelled_between_choosing_and_starting_is_skipped(
     session = daemon.store.get_session(1)
     assert (session.task_id, session.exit_reason) == (other, "completed")
     assert daemon.store.get_task(cancelled).state == "cancelled"
+
+
+def test_an_idle_daemon_says_so_once_not_every_poll(daemon: Daemon) -> None:
+    stream = io.StringIO()
+    log.setup(stream=stream)
+    try:
+        assert [daemon.run_once() for _ in range(3)] == ["idle"] * 3
+    finally:
+        log.setup(stream=sys.stderr)
+    assert stream.getvalue().count("[daemon] no runnable task; idle") == 1
