@@ -273,8 +273,8 @@ class JournalCollector:
             self._dirty = True
         current = loaded or state.JournalState()
         for metric in list(current.counters):
-            arity = len(self._label_names.get(metric, ())) if metric in self._label_names else None
-            if arity is None or any(len(labels) != arity for labels in current.counters[metric]):
+            names = self._label_names.get(metric)
+            if names is None or any(len(labels) != len(names) for labels in current.counters[metric]):
                 log.info(
                     "journal state file %s: dropping counts of %s, no rule makes it now",
                     self._state_file,
@@ -333,9 +333,7 @@ class JournalCollector:
         reader = self._new_reader(())
         self._position(reader)
         self._sides = [
-            _SideIndex(
-                self._new_reader([f"{name}={value}" for name in [name] for value in sorted(values)]), name
-            )
+            _SideIndex(self._new_reader([f"{name}={value}" for value in sorted(values)]), name)
             for name, values in self._indexed.items()
         ]
         return reader

@@ -321,6 +321,10 @@ def test_a_missing_journal_directory_fails_the_scrape_with_its_name(tmp_path: Pa
         list(collector.collect())
 
 
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switches the effective uid to nobody and back")
+
+
+@needs_root
 def test_an_unreadable_journal_directory_fails_the_scrape_naming_it(tmp_path: Path) -> None:
     journal_dir = tmp_path / "journal"
     write_journal(journal_dir, SEED_LINES)
@@ -339,6 +343,7 @@ def test_an_unreadable_journal_directory_fails_the_scrape_naming_it(tmp_path: Pa
         shutil.rmtree(shared)
 
 
+@needs_root
 def test_an_unreadable_journal_file_fails_the_scrape_instead_of_looking_quiet(tmp_path: Path) -> None:
     shared = Path(tempfile.mkdtemp(prefix="jada-journal-"))
     try:
