@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from journalfixtures import START_USEC, STEP_USEC, entry, event, write_journal
+from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import state
 from exporter.journal import (
@@ -459,3 +461,29 @@ def test_a_structured_last_entry_is_not_counted_again_after_a_restart(tmp_path: 
     samples = scrape(make_collector(tmp_path, journal_dir))
     assert value(samples, "jada_journal_token_errors_total", component="port-sheet", status_code="400") == 2
     assert total(samples, "jada_journal_entries_total") == 4
+
+
+def test_counts_of_a_metric_no_rule_makes_any_more_are_dropped_on_load(tmp_path: Path) -> None:
+    journal_dir = tmp_path / "journal"
+    write_journal(journal_dir, SEED_LINES)
+    state_file = tmp_path / "state" / "journal-state.json"
+    state.save(state_file, state.JournalState(counters={"jada_deploys_total": {("web",): 4}}))
+    samples = scrape(make_collector(tmp_path, journal_dir))
+    assert not any(name == "jada_deploys_total" for name, _ in samples)
+    assert "jada_deploys_total" not in state.load(state_file).counters  # type: ignore[union-attr]
+
+
+def test_the_exposition_with_user_rules_passes_promtool(tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(
+        "rules:\n  - name: deploys\n    metric: jada_deploys_total\n    help: Deploys by service.\n"
+        "    regex: '^deploy (?P<service>\\w+)'\n"
+        "    labels:\n      service: {capture: service, max_values: 2}\n"
+    )
+    write_journal(tmp_path / "journal", [*SEED_LINES, entry("deploy web"), entry(b"\xff deploy")])
+    registry = CollectorRegistry()
+    registry.register(make_collector(tmp_path, tmp_path / "journal", rules_file=rules_file))
+    text = generate_latest(registry)
+    assert b'jada_deploys_total{service="web"} 1.0' in text
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
