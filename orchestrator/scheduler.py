@@ -242,7 +242,13 @@ class Scheduler:
         run.stderr.close()
         duration = max(time.monotonic() - run.started_monotonic, 0.0)
         self.store.record_job_run(
-            run.name, run.started_at, max(at, run.started_at), result.result, duration, result.detail
+            run.name,
+            run.started_at,
+            max(at, run.started_at),
+            result.result,
+            duration,
+            result.detail,
+            result.to_json(),
         )
         self.metrics.run_finished(run.name, result.result, duration)
         self.metrics.job_result(result)

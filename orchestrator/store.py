@@ -115,6 +115,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UPDATE task_counts SET tasks = tasks - 1 WHERE state = OLD.state;
         END""",
     ),
+    # The job child's whole result line (token error, credential health), so the status page
+    # and `jada-agent doctor` can say what is wrong with a credential and the fix to run.
+    ("ALTER TABLE job_runs ADD COLUMN report TEXT NOT NULL DEFAULT ''",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -171,6 +174,7 @@ class JobRun:
     result: str
     duration_seconds: float
     detail: str
+    report: str = ""
 
 
 @dataclass(frozen=True)
@@ -634,13 +638,14 @@ class Store:
         result: str,
         duration_seconds: float,
         detail: str = "",
+        report: str = "",
     ) -> int:
-        """Record a finished job run and return its id."""
+        """Record a finished job run (``report``: the child's JSON result line) and return its id."""
         with self._write() as db:
             cursor = db.execute(
-                "INSERT INTO job_runs (job_name, started_at, ended_at, result, duration_seconds, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (job_name, started_at, ended_at, result, duration_seconds, detail),
+                "INSERT INTO job_runs (job_name, started_at, ended_at, result, duration_seconds, detail,"
+                " report) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_name, started_at, ended_at, result, duration_seconds, detail, report),
             )
         return int(cursor.lastrowid or 0)
 
