@@ -121,6 +121,9 @@ counter jada_journal_session_exits_total by reason
 /^\[session\] task \d+ session \d+ exited: (?P<reason>\w+)/ {
   jada_journal_session_exits_total[$reason]++
 }
+/^\[session\] (?:task \d+ )?session \d+ exit(?:ed with)? code (?P<code>\d+)\b/ {
+  jada_journal_session_exits_total[$code]++
+}
 """
 
 

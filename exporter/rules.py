@@ -383,10 +383,12 @@ BUILTIN_RULES: list[dict[str, Any]] = [
         "labels": {"reason": {"capture": "reason", "allowed": _EXIT_REASONS}},
     },
     {
-        # Older daemons only said how the session process ended: 0 completed, 1 max_turns, 2 error.
+        # Older daemons only said how the session process ended ("... exit code 1", as in
+        # the seed's report): 0 completed, 1 max_turns, 2 error. The phrase has a fixed
+        # place, so the many other [session] lines are rejected without a scan.
         "name": "session_exit_code_line",
         "metric": "jada_journal_session_exits_total",
-        "regex": r"^\[session\] (?:task \d+ )?session \d+\b.*\bexit(?:ed with)? code (?P<code>\d+)\b",
+        "regex": r"^\[session\] (?:task \d+ )?session \d+ exit(?:ed with)? code (?P<code>\d+)\b",
         "labels": {
             "reason": {
                 "capture": "code",

@@ -53,12 +53,18 @@ def test_session_exit_line_counts_its_reason() -> None:
     assert found["jada_journal_session_exits_total"] == ("session_exit_line", ("max_turns",))
 
 
+def test_session_turn_lines_are_not_session_exits() -> None:
+    assert "jada_journal_session_exits_total" not in hits(
+        "[session] task 7 session 12 turn 3: exit code 1 from bash"
+    )
+
+
 @pytest.mark.parametrize(
     ("message", "reason"),
     [
-        ("[session] session 1 hit the 30-turn limit; exit code 1", "max_turns"),
+        ("[session] task 3 session 1 exit code 1", "max_turns"),
         ("[session] task 4 session 2 exited with code 0", "completed"),
-        ("[session] session 3 crashed: exit code 2", "error"),
+        ("[session] session 3 exit code 2", "error"),
     ],
 )
 def test_session_line_with_only_an_exit_code_counts_the_reason_of_that_code(
