@@ -253,7 +253,8 @@ class RuleSet:
         self.indexed_fields = {
             name: frozenset(values) for name, values in sorted(wanted.items()) if name not in eager
         }
-        self._prefilter = _prefilter(self.rules)
+        prefilter = _prefilter(self.rules)
+        self._search = prefilter.search if prefilter is not None else None
         # Each rule as a step in counter order. A rule matching on fields is indexed by its
         # first field's values, so an entry only meets the rules its value can satisfy; a
         # plain line that no regex wants (the prefilter says so) skips the regex rules.
@@ -263,7 +264,10 @@ class RuleSet:
         ]
         unguarded = [step for step in steps if not step[3].match]
         self._unguarded_plain = tuple(step for step in unguarded if step[3].regex is None)
-        self._unguarded_all = tuple(unguarded)
+        # The same object when there are no regex rules, so plain results stay cached.
+        self._unguarded_all = (
+            tuple(unguarded) if len(unguarded) > len(self._unguarded_plain) else self._unguarded_plain
+        )
         guarded: dict[str, dict[str, tuple[Step, ...]]] = {}
         for step in steps:
             if step[3].match:
@@ -285,7 +289,8 @@ class RuleSet:
     ) -> list[tuple[Rule, tuple[str, ...]]]:
         """Return, for each counter, the first rule matching ``entry`` and its raw label values."""
         message = entry.get(MESSAGE)
-        if message is not None and (self._prefilter is None or self._prefilter.search(message) is not None):
+        search = self._search
+        if message is not None and (search is None or search(message) is not None):
             steps: Sequence[Step] = self._unguarded_all
         else:
             steps = self._unguarded_plain
