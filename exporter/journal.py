@@ -16,6 +16,7 @@ import collections
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -229,9 +230,17 @@ class JournalCollector:
         self._accepted: dict[tuple[Rule, tuple[str, ...]], tuple[str, ...]] = {}
         self._dirty = False
         self._lag_seconds: float | None = None
+        self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         """Read new entries up to the budget, persist, and yield the metric families."""
+        # Scrapes may arrive on several server threads; one reader and one state file
+        # must see them one at a time.
+        with self._lock:
+            families = list(self._collect_locked())
+        yield from families
+
+    def _collect_locked(self) -> Iterator[Metric]:
         if self._state is None:
             self._state = self._load_state()
         if self._reader is None:

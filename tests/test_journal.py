@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -226,12 +227,20 @@ def test_a_vacuumed_cursor_is_counted_and_reading_resumes_after_it(tmp_path: Pat
     first.close()
     old.unlink()
     write_journal(
-        journal_dir, [entry("[port-sheet] sync failed at 2026-05-13T16:00:00Z")], "new", START_USEC + 10**9
+        journal_dir,
+        [
+            entry("[port-sheet] sync failed at 2026-05-13T16:00:00Z"),
+            event(
+                "[port-sheet] sync failed at 2026-05-13T16:30:00Z: x", "sync_failed", component="port-sheet"
+            ),
+        ],
+        "new",
+        START_USEC + 10**9,
     )
     samples = scrape(make_collector(tmp_path, journal_dir))
     assert value(samples, "jada_journal_cursor_resets_total") == 1
-    assert value(samples, "jada_journal_sync_failures_total", component="port-sheet") == 4
-    assert total(samples, "jada_journal_entries_total") == 8
+    assert value(samples, "jada_journal_sync_failures_total", component="port-sheet") == 5
+    assert total(samples, "jada_journal_entries_total") == 9
 
 
 def test_a_lost_cursor_resumes_at_the_oldest_entry_after_its_timestamp(tmp_path: Path) -> None:
@@ -487,3 +496,26 @@ def test_the_exposition_with_user_rules_passes_promtool(tmp_path: Path) -> None:
     assert b'jada_deploys_total{service="web"} 1.0' in text
     checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, check=False)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def test_concurrent_scrapes_count_every_entry_once(tmp_path: Path) -> None:
+    write_journal(tmp_path / "journal", [entry(f"[port-sheet] sync failed at {i}") for i in range(5000)])
+    collector = make_collector(tmp_path, tmp_path / "journal", budget_seconds=1e-9)
+    errors: list[BaseException] = []
+
+    def scrape_until_caught_up() -> None:
+        try:
+            while value(scrape(collector), "jada_journal_lag_seconds") != 0:
+                pass
+        except BaseException as exc:  # the main thread asserts there were none
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scrape_until_caught_up) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    samples = scrape(collector)
+    assert value(samples, "jada_journal_sync_failures_total", component="port-sheet") == 5000
+    assert total(samples, "jada_journal_entries_total") == 5000
