@@ -1,4 +1,4 @@
-"""Rules that turn journal entries into counters: the model, the built-ins, YAML loading.
+r"""Rules that turn journal entries into counters: the model, the built-ins, YAML loading.
 
 A rule matches on fields (``match``: same field ORed, different fields ANDed; ``absent``:
 fields that must not be there) and/or a regular expression on MESSAGE, and adds one to
@@ -8,6 +8,18 @@ to the single value ``other`` and is counted, because a log line must never crea
 unbounded series. For each counter the first matching rule wins, which is how a
 structured entry is kept from being counted a second time by a regex fallback: the
 built-in rules list the structured form of each event before its plain-line form.
+
+A rules file (``--rules.file``, checked by ``jada-exporter --rules.check FILE``)::
+
+    rules:
+      - name: deploy_failed
+        metric: jada_deploy_failures_total
+        help: Failed deploys seen in the journal.
+        match: {_SYSTEMD_UNIT: [jada-agent.service, jada-deploy.service]}
+        regex: '^\[deploy\] (?P<service>[\w-]+) failed'
+        labels:
+          service: {capture: service, max_values: 5}
+          # or {field: JADA_SERVICE, allowed: [web, api]}; also map, missing, preset
 """
 
 from __future__ import annotations
