@@ -30,7 +30,7 @@ from orchestrator import cli, config, log
 from orchestrator.log import logger
 from orchestrator.metrics import LLM_OUTCOMES, Metrics
 from orchestrator.scheduler import Scheduler as JobScheduler
-from orchestrator.status import gather
+from orchestrator.status import gather_config
 from orchestrator.store import TOKEN_TYPES, Snapshot, Store, StoreError, Task
 from orchestrator.web import StatusServer
 
@@ -563,7 +563,7 @@ def run(args: argparse.Namespace) -> int:
             port,
             metrics=metrics.exposition,
             health=daemon.health,
-            report=lambda: gather(store, cfg.daily_sessions, cfg.max_turns),
+            report=lambda: gather_config(cfg, store),
         )
     except OSError as exc:
         print(
