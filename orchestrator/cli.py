@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.session",
     "orchestrator.scheduler",
     "orchestrator.reauth",
+    "orchestrator.doctor",
 )
 
 EXIT_USAGE = 2

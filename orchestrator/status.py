@@ -133,17 +133,31 @@ class StatusReport:
 def gather_config(cfg: Config, store: Store, now: float | None = None) -> StatusReport:
     """Read the status report, with the configured jobs and credentials, from the store and files."""
     now = time.time() if now is None else now
-    jobs = {
+    jobs = enabled_jobs(cfg)
+    runs = [run for job in jobs for run in store.last_job_runs(job, RUNS_SHOWN)]
+    return gather(store, cfg.daily_sessions, cfg.max_turns, now, jobs, credential_lines(cfg, runs))
+
+
+def enabled_jobs(cfg: Config) -> dict[str, float]:
+    """Map each enabled job jada-agent knows to its interval in seconds."""
+    return {
         name: job.interval_seconds for name, job in cfg.jobs.items() if job.enabled and name in JOB_MODULES
     }
-    uses = {str(cfg.jobs[name].options.get("credential", DEFAULT_CREDENTIAL)) for name in jobs}
+
+
+def credential_lines(cfg: Config, runs: Iterable[JobRun]) -> tuple[CredentialLine, ...]:
+    """Check each credential the enabled jobs use: its file now, and the last verdict in ``runs``."""
+    uses = {str(cfg.jobs[name].options.get("credential", DEFAULT_CREDENTIAL)) for name in enabled_jobs(cfg)}
     owner = credentials.expected_owner(cfg.service_user)
-    runs = [run for job in jobs for run in store.last_job_runs(job, RUNS_SHOWN)]
-    lines = []
-    for name in sorted(uses):
-        state = read_credential_file(credentials.credential_path(cfg.secrets_dir, name), name, owner)
-        lines.append(credential_health(name, state, last_refresh(name, runs)))
-    return gather(store, cfg.daily_sessions, cfg.max_turns, now, jobs, lines)
+    runs = list(runs)
+    return tuple(
+        credential_health(
+            name,
+            read_credential_file(credentials.credential_path(cfg.secrets_dir, name), name, owner),
+            last_refresh(name, runs),
+        )
+        for name in sorted(uses)
+    )
 
 
 def gather(
