@@ -55,7 +55,6 @@ NEEDS_YOU_WAIT_SECONDS = 4 * 3600
 MEMORY_AVAILABLE_RATIO = 0.1
 DISK_AVAILABLE_RATIO = 0.15
 DISK_AVAILABLE_FAIL_RATIO = 0.05
-CPU_BUSY_PERCENT = 90.0
 # The daemon imports no API library (DESIGN.md: a lean daemon); far above this, one crept in.
 DAEMON_RSS_WARN_BYTES = 200 * 1024 * 1024
 EXIT_CODES = {OK: 0, WARN: 1, FAIL: 2}
@@ -249,7 +248,11 @@ def check_daemon(facts: Facts) -> Check:
 
 
 def check_host(host: HostInfo) -> Check:
-    """Say how busy the host is and how much memory and disk are left."""
+    """Say how busy the host is and how much memory and disk are left.
+
+    CPU is reported, not judged: a busy moment is no fault (no alert pages on host CPU either),
+    while running out of memory or disk is.
+    """
     memory_ratio = host.memory_available / host.memory_total if host.memory_total else 0.0
     disk_ratio = host.disk_free / host.disk_total if host.disk_total else 0.0
     text = (
@@ -268,9 +271,6 @@ def check_host(host: HostInfo) -> Check:
         status = FAIL
     elif disk_ratio < DISK_AVAILABLE_RATIO:
         problems.append(f"less than {DISK_AVAILABLE_RATIO:.0%} of the disk free")
-        status = _worst(status, WARN)
-    if host.cpu_percent >= CPU_BUSY_PERCENT:
-        problems.append(f"CPU at least {CPU_BUSY_PERCENT:.0f}% busy")
         status = _worst(status, WARN)
     return Check("host", status, "; ".join([text, *problems]))
 
