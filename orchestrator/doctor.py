@@ -362,7 +362,7 @@ def check_journal(journal: JournalState, now: float) -> Check:
     details = tuple(f"{_clock(line.at)} {line.message}" for line in journal.lines)
     newest = journal.lines[0]
     age = format_age(max(now - newest.at, 0.0))
-    text = f"latest of the last {len(journal.lines)} error lines, {age} ago: {newest.message}"
+    text = f"newest error line {age} ago ({len(journal.lines)} shown below): {newest.message}"
     recent = now - newest.at <= JOURNAL_RECENT_SECONDS
     return Check("journal", WARN if recent else OK, text, details=details)
 

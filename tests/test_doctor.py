@@ -279,7 +279,10 @@ def test_seed_situation_fails_on_the_credential_and_warns_on_the_turn_limit(tmp_
         for line in out
     )
     assert any(line.startswith("FAIL job port_sheet_sync: last success") for line in out)
-    assert any(line.startswith("WARN journal: latest of the last 1 error lines") for line in out)
+    assert any(
+        line.startswith("WARN journal: newest error line 5m ago (1 shown below): [port-sheet] token error")
+        for line in out
+    )
     assert EXPIRED not in result.stdout + result.stderr
 
     as_json = doctor(cfg_path, "--journal-directory", str(journal), "--json")
