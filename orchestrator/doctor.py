@@ -547,16 +547,11 @@ def read_host(state_dir: Path) -> HostInfo:
 
 def read_journal(directory: Path | None, limit: int = JOURNAL_LINES) -> JournalState:
     """Read the latest error lines (priority 3 or more urgent) that jada-agent logged."""
-    if directory is None:
-        if not any(path.is_dir() and any(path.rglob("*.journal")) for path in JOURNAL_DIRECTORIES):
-            return JournalState(
-                "the system journal",
-                error="no journal files in /run/log/journal or /var/log/journal;"
-                " is systemd-journald running?",
-            )
-        source = "the system journal"
-    else:
-        source = f"the journal in {directory}"
+    directories = JOURNAL_DIRECTORIES if directory is None else (directory,)
+    source = "the system journal" if directory is None else f"the journal in {directory}"
+    if not any(path.is_dir() and any(path.rglob("*.journal")) for path in directories):
+        where = " or ".join(str(path) for path in directories)
+        return JournalState(source, error=f"no journal files in {where}; is systemd-journald running?")
     try:
         from systemd import journal
 

@@ -331,7 +331,7 @@ def test_without_a_store_or_journal_it_reports_instead_of_crashing(tmp_path: Pat
     assert f"FAIL store: no store at {tmp_path / 'state' / 'jada-agent.db'}" in out
     missing = tmp_path / "secrets" / "google.json"
     assert f"FAIL credential google: {missing}: missing -> run: jada-agent auth google" in out
-    assert "WARN journal: cannot read the journal in" in out
+    assert f"WARN journal: cannot read the journal in {tmp_path / 'absent'}: no journal files in" in out
     assert not (tmp_path / "state" / "jada-agent.db").exists()
 
 
