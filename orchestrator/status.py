@@ -85,6 +85,7 @@ class CredentialFileState:
     path: Path
     kind: str | None
     mode: int | None
+    modified_at: float | None = None
     # (problem, fix) when the file cannot be used at all: missing, not JSON, wrong kind.
     unusable: tuple[str, str] | None = None
     # (problem, fix) pairs for a usable but insecure file (mode, owner).
@@ -233,15 +234,17 @@ def next_due(last_started: float | None, interval: float, now: float) -> float:
 def read_credential_file(path: Path, name: str, owner_uid: int) -> CredentialFileState:
     """Check a credential file (presence, parse, mode, owner) without refreshing it."""
     try:
-        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+        st = path.stat()
+        mode: int | None = stat.S_IMODE(st.st_mode)
+        modified: float | None = st.st_mtime
     except OSError:
-        mode = None
+        mode = modified = None
     try:
         checked = credentials.load(path, name, owner_uid)
     except credentials.CredentialError as exc:
-        return CredentialFileState(path, None, mode, unusable=(exc.problem, exc.fix))
+        return CredentialFileState(path, None, mode, modified, unusable=(exc.problem, exc.fix))
     return CredentialFileState(
-        path, checked.kind, mode, insecure=tuple(split_fix(w) for w in checked.warnings)
+        path, checked.kind, mode, modified, insecure=tuple(split_fix(w) for w in checked.warnings)
     )
 
 
@@ -294,9 +297,25 @@ def fix_command(name: str, fix: str) -> str:
 def credential_health(name: str, state: CredentialFileState, refresh: Refresh | None) -> CredentialLine:
     """Decide a credential's health from its file and the last refresh verdict."""
     problems: list[Problem] = []
+    replaced = (
+        refresh is not None
+        and not refresh.ok
+        and state.modified_at is not None
+        and state.modified_at > refresh.at
+    )
     if state.unusable is not None:
         problem, fix = state.unusable
         problems.append(Problem(FAIL, f"{state.path}: {problem}", fix_command(name, fix)))
+    elif replaced and refresh is not None:
+        # Re-authenticated since the failure: the old verdict was about the old file.
+        problems.append(
+            Problem(
+                WARN,
+                f"refresh failed at {hhmm(refresh.at)} UTC, file replaced at {hhmm(state.modified_at or 0)}"
+                " UTC; the next run verifies it",
+                None,
+            )
+        )
     elif refresh is not None and refresh.token_error is not None:
         error = refresh.token_error
         if error.status_code == "none":

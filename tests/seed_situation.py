@@ -8,6 +8,7 @@ invalid_grant), so the store holds what the daemon would have recorded.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,7 +67,9 @@ def seed_situation(
     """Build the seed's situation under ``tmp_path``; return the config and its path."""
     sim.add_spreadsheet(SPREADSHEET_ID)
     info = sim.new_authorized_user(refresh_token=EXPIRED)
-    write_credential(tmp_path, info)
+    # Written before the first sync, as the seed's credential was months before it expired.
+    written = sync_times[0] - 3600
+    os.utime(write_credential(tmp_path, info), (written, written))
     cfg_path = write_config(tmp_path, sim)
     cfg = config.load(cfg_path, environ={})
     with Store(cfg.store_path) as store:

@@ -127,6 +127,16 @@ def test_healthy_credential_says_its_mode_and_last_refresh() -> None:
     assert credential_health("google", file_state(), None).summary.endswith("no refresh recorded yet")
 
 
+def test_file_replaced_after_the_failure_waits_for_the_next_run() -> None:
+    state = file_state(modified_at=AT_1530 + 600)
+    line = credential_health("google", state, Refresh(AT_1530, False, EXPIRED_GRANT, ""))
+    assert line.line() == (
+        "WARN google: refresh failed at 15:30 UTC, file replaced at 15:40 UTC; the next run verifies it"
+    )
+    older = file_state(modified_at=AT_1530 - 600)
+    assert credential_health("google", older, Refresh(AT_1530, False, EXPIRED_GRANT, "")).status == FAIL
+
+
 def test_split_fix_separates_the_command() -> None:
     assert split_fix("file x is mode 0644; run chmod 600 x") == ("file x is mode 0644", "chmod 600 x")
     assert split_fix("no command here") == ("no command here", "")
