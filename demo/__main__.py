@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from demo.processes import StackError, Terminated, signals_unwind
-from demo.stack import Stack, StackOptions, running_stack
+from demo.stack import PORT_NAMES, Stack, StackOptions, running_stack
 
 EXIT_OK = 0
 EXIT_STORY_FAILED = 1
@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port-base",
         type=int,
-        help="use ports PORT-BASE..PORT-BASE+6 instead of free ones the kernel picks",
+        help=f"use ports PORT-BASE..PORT-BASE+{len(PORT_NAMES) - 1} ({', '.join(PORT_NAMES)}) "
+        "instead of free ones the kernel picks",
     )
     parser.add_argument(
         "--workdir",
@@ -241,9 +242,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.speed <= 0:
         print("python -m demo: --speed must be greater than 0, e.g. --speed 60", file=sys.stderr)
         return EXIT_USAGE
-    if args.port_base is not None and not 1024 <= args.port_base <= 65535 - 6:
+    if args.port_base is not None and not 1024 <= args.port_base <= 65535 - len(PORT_NAMES):
         print(
-            "python -m demo: --port-base must be between 1024 and 65529, e.g. --port-base 19741",
+            f"python -m demo: --port-base must be between 1024 and {65535 - len(PORT_NAMES)},"
+            " e.g. --port-base 19741",
             file=sys.stderr,
         )
         return EXIT_USAGE

@@ -28,12 +28,24 @@ from demo.processes import Child, Supervisor, allocate_ports, wait_for_http
 from demo.receiver import Page, Receiver
 from simulators.claude import ClaudeSimulator
 from simulators.google import GoogleSimulator
+from simulators.lightsail import LightsailSimulator
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "alerts" / "rules.yml"
 ALERTMANAGER_CONFIG = REPO / "alerts" / "alertmanager.yml"
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
-PORT_NAMES = ("orchestrator", "exporter", "prometheus", "alertmanager", "receiver", "claude", "google")
+PORT_NAMES = (
+    "orchestrator",
+    "exporter",
+    "prometheus",
+    "alertmanager",
+    "receiver",
+    "claude",
+    "google",
+    "lightsail",
+)
+LIGHTSAIL_INSTANCE = "jada-agent"
+LIGHTSAIL_REGION = "us-east-1"
 JOURNAL_IDENTIFIER = "jada-agent"
 # Never a real key: the Claude simulator only checks that one is sent.
 DEMO_API_KEY = "sk-ant-demo-not-a-real-key"
@@ -77,6 +89,7 @@ class Stack:
         journal: Journal,
         claude: ClaudeSimulator,
         google: GoogleSimulator,
+        lightsail: LightsailSimulator,
         receiver: Receiver,
     ) -> None:
         self.options = options
@@ -85,6 +98,7 @@ class Stack:
         self.journal = journal
         self.claude = claude
         self.google = google
+        self.lightsail = lightsail
         self.receiver = receiver
         self.monitoring: Monitoring | None = None
         self.orchestrator: Child | None = None
@@ -110,6 +124,7 @@ class Stack:
             ("webhook receiver", f"{self.url('receiver')}/"),
             ("Claude API simulator", self.claude.base_url),
             ("Google simulator", self.google.url),
+            ("Lightsail API simulator", self.lightsail.url),
             ("journal files", str(self.journal.directory)),
             ("config", str(self.config_path)),
             ("process logs", str(self.log_dir)),
@@ -232,7 +247,18 @@ def _start_exporter(stack: Stack) -> Child:
             f"--journal.match=SYSLOG_IDENTIFIER={JOURNAL_IDENTIFIER}",
             f"--journal.state-file={stack.workdir / 'exporter-state.json'}",
             f"--journal.read-back={read_back}s",
+            "--collector.lightsail",
+            f"--lightsail.instance-name={LIGHTSAIL_INSTANCE}",
+            f"--lightsail.region={LIGHTSAIL_REGION}",
+            f"--lightsail.endpoint-url={stack.lightsail.url}",
         ],
+        # Dummy keys for the simulator, so botocore does not look for real ones on this host.
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "AKIADEMOSIMULATOR",
+            "AWS_SECRET_ACCESS_KEY": "demo-simulator-not-a-secret",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
         cwd=stack.workdir,
     )
     wait_for_http(f"{stack.url('exporter')}/metrics", time.monotonic() + START_SECONDS, child)
@@ -249,9 +275,11 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
         journal = stack_exit.enter_context(running_journald(workdir / "logs"))
         claude = stack_exit.enter_context(ClaudeSimulator("end_turn", port=ports["claude"], retry_after=0.01))
         google = stack_exit.enter_context(GoogleSimulator(port=ports["google"]))
+        lightsail = stack_exit.enter_context(LightsailSimulator(port=ports["lightsail"]))
+        lightsail.add_instance(LIGHTSAIL_INSTANCE)
         receiver = stack_exit.enter_context(Receiver(port=ports["receiver"], out=options.out))
         supervisor = stack_exit.enter_context(Supervisor(workdir / "logs"))
-        stack = Stack(options, ports, supervisor, journal, claude, google, receiver)
+        stack = Stack(options, ports, supervisor, journal, claude, google, lightsail, receiver)
         _set_up_google(google, stack.secrets_dir)
         stack.config_path.write_text(
             scenario.render_config(
