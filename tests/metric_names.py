@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 CONTRACT_PATH = Path(__file__).with_name("metric_names.txt")
 
@@ -36,6 +38,13 @@ def known_metric_names() -> frozenset[str]:
     lines = CONTRACT_PATH.read_text().splitlines()
     exported = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     return frozenset(exported) | PROMETHEUS_NAMES
+
+
+def scrape_names(url: str) -> set[str]:
+    """Return the sample names of the Prometheus text exposition at ``url``."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def substitute_grafana_variables(expr: str) -> str:
