@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from google_setup import SPREADSHEET_ID, write_config, write_credential
+from helpers_daemon import DaemonProcess, free_port, http_get, wait_for
 from seed_situation import EXPIRED, QUESTION, seed_situation
 
 from demo import browser
+from orchestrator import config
 from orchestrator.metrics import Metrics
 from orchestrator.status import (
     FAIL,
@@ -178,6 +181,31 @@ def test_page_escapes_job_details_and_shows_the_fix_as_code() -> None:
     assert "<span class='badge FAIL'>FAIL</span>" in page
     assert "run: <code>jada-agent auth google --client-secrets CLIENT.json</code>" in page
     assert "every 30m, never succeeded, next run 16:00 UTC" in page
+
+
+def test_page_needs_no_javascript_and_refreshes_itself() -> None:
+    page = render_page(seed_report())
+    assert "<script" not in page
+    assert '<meta http-equiv="refresh" content="30">' in page
+
+
+def test_a_running_daemon_serves_the_credential_failure_on_its_page(tmp_path: Path) -> None:
+    with GoogleSimulator() as sim:
+        sim.add_spreadsheet(SPREADSHEET_ID)
+        write_credential(tmp_path, sim.new_authorized_user(refresh_token=EXPIRED))
+        sim.revoke(EXPIRED)
+        cfg_path = write_config(tmp_path, sim, listen_address=f"127.0.0.1:{free_port()}")
+        cfg = config.load(cfg_path, environ={})
+        env = {"JADA_JOURNAL_SOCKET": str(tmp_path / "no-journal-socket")}
+        with DaemonProcess(cfg_path, tmp_path / "daemon.log", env=env):
+            wait_for(lambda: cfg.store_path.exists(), "the daemon's store")
+            with Store(cfg.store_path) as store:
+                wait_for(lambda: store.last_job_runs("port_sheet_sync"), "the first sync", timeout=60)
+            status, page = http_get(f"http://{cfg.listen_address}/")
+    assert status == 200
+    assert "<span class='badge FAIL'>FAIL</span></td><td>google</td>" in page
+    assert "HTTP 400 invalid_grant (Token has been expired or revoked.)" in page
+    assert "run: <code>jada-agent auth google --client-secrets CLIENT.json</code>" in page
 
 
 def test_page_without_jobs_says_so() -> None:
