@@ -14,20 +14,27 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
+import select
+import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import psutil
 import pytest
 import yaml
 from metric_names import PROMETHEUS_NAMES, metric_names_in, scrape_names, substitute_grafana_variables
 from prometheus_client import CollectorRegistry
 
 from demo import journald, scenario
-from demo.stack import REPO, Stack, StackOptions, running_stack
+from demo.processes import PortTaken, check_port_free
+from demo.stack import PORT_NAMES, REPO, Stack, StackOptions, running_stack
 from exporter.collector import ExporterCollector
 from exporter.lightsail import LightsailCollector
 from simulators.lightsail import TARGET, LightsailSimulator
@@ -315,3 +322,85 @@ def test_an_unsigned_lightsail_request_is_refused(lightsail: LightsailSimulator)
     lightsail.add_instance("jada-agent")
     status, body = lightsail.answer(TARGET, "", b"{}")
     assert (status, body["__type"]) == (403, "MissingAuthenticationTokenException")
+
+
+def _free_port_base(count: int = len(PORT_NAMES)) -> int:
+    """Return a base port with ``count`` free ports from it on, on 127.0.0.1."""
+    for _ in range(50):
+        base = random.randrange(20000, 30000)
+        try:
+            for port in range(base, base + count):
+                check_port_free(port)
+        except PortTaken:
+            continue
+        return base
+    raise AssertionError("no run of free ports found")
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) -> str:
+    """Return the demo's output up to and including the line holding ``marker``."""
+    assert process.stdout is not None
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+    raise AssertionError(f"{marker!r} never came; the demo printed:\n{''.join(seen)}")
+
+
+def _demo(workdir: Path, port_base: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "demo", "--port-base", str(port_base), "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.e2e
+@needs_journald
+def test_sigterm_stops_every_process_of_the_demo_and_a_second_run_works(tmp_path: Path) -> None:
+    base = _free_port_base()
+    for _ in range(2):
+        process = _demo(tmp_path / "demo", base)
+        try:
+            printed = _read_until(process, "What happens:", time.monotonic() + 60)
+            assert f"orchestrator status page   http://127.0.0.1:{base}/" in printed
+            tree = psutil.Process(process.pid).children(recursive=True)
+            listening = {
+                (conn.laddr.ip, conn.laddr.port)
+                for conn in psutil.net_connections(kind="inet")
+                if conn.status == psutil.CONN_LISTEN and conn.pid in {process.pid, *(p.pid for p in tree)}
+            }
+            assert {port for _, port in listening} >= set(range(base, base + len(PORT_NAMES)))
+            assert {ip for ip, _ in listening} == {"127.0.0.1"}
+
+            process.send_signal(signal.SIGTERM)
+            rest, _ = process.communicate(timeout=60)
+        finally:
+            process.kill()
+        assert process.returncode == 128 + signal.SIGTERM, rest
+        assert "Terminated; every process the demo started is stopped." in rest
+        assert "Traceback" not in printed + rest
+        assert [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        for port in range(base, base + len(PORT_NAMES)):
+            check_port_free(port)
+
+
+def test_a_taken_port_is_named_without_a_traceback(tmp_path: Path) -> None:
+    base = _free_port_base()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", base + 2))
+        holder.listen()
+        process = _demo(tmp_path / "demo", base)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert f"python -m demo: port {base + 2} is taken by " in output
+    assert f"(pid {os.getpid()}); stop it or pass --port-base" in output
+    assert "Traceback" not in output
