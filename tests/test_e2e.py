@@ -119,7 +119,9 @@ def _panels() -> list[dict]:
 def test_the_journal_path_alone_pages_with_the_orchestrator_stopped(stack: Stack) -> None:
     assert stack.orchestrator is None
     _wait_for_series(stack, 'up{job="jada-exporter"} == 1', time.monotonic() + PAGE_SECONDS)
-    _wait_for_series(stack, "jada_journal_last_entry_timestamp_seconds", time.monotonic() + PAGE_SECONDS)
+    _wait_for_series(
+        stack, 'jada_exporter_collector_success{collector="journal"} == 1', time.monotonic() + PAGE_SECONDS
+    )
     assert [p for p in stack.receiver.pages if p.alertname == ALERT] == []
 
     written = time.time()
