@@ -62,14 +62,24 @@ class _LineStream:
         self._printer = printer
         self._source = source
         self._partial = ""
+        self._last_status: dict[str, str] = {}
 
     def write(self, text: str) -> int:
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
         for line in lines:
-            if line:
+            if line and self._changed(line):
                 self._printer.line(self._source, line)
         return len(text)
+
+    def _changed(self, line: str) -> bool:
+        # A notification lists every alert of its group, and the Watchdog's comes every
+        # minute: show an alert again only when its state changed.
+        status, _, alert = line.partition(" ")
+        if self._last_status.get(alert.strip()) == status:
+            return False
+        self._last_status[alert.strip()] = status
+        return True
 
     def flush(self) -> None:
         return

@@ -9,7 +9,9 @@ simulators, with the sync every ``1800 / speed`` seconds.
 Sped-up alert rules: with ``speed`` S, a rendered copy of alerts/rules.yml has every
 duration in a ``for:``, a range selector ``[d]`` and an ``offset d`` divided by S (the
 seed's 30-minute cadence becomes 30 s at S = 60, and the 65-minute token-error window
-65 s), ranges no shorter than ``MIN_RANGE_SECONDS`` so a rate still sees several scrapes.
+65 s), ranges no shorter than ``MIN_RANGE_SECONDS`` so a rate still sees several scrapes,
+and a ``for:`` that is not zero no shorter than ``MIN_FOR_SECONDS``, so that a scrape or
+two timing out on a busy two-core host does not page (``for: 5m`` would become 5 s).
 Thresholds, selectors, labels and annotations stay as they are.
 """
 
@@ -33,6 +35,7 @@ WORKSHEET = "ports"
 EXPIRED_REFRESH_TOKEN = "1//0expired-refresh-token-from-may"
 SERVICE_ACCOUNT = "port-sheet@jada-demo.iam.gserviceaccount.com"
 MIN_RANGE_SECONDS = 4.0
+MIN_FOR_SECONDS = 15.0
 # The seed's port_sheet_sync.py printed this and nothing else: no fields, just a line.
 SEED_TOKEN_ERROR_LINE = "[port-sheet] token error: HTTP Error 400: Bad Request"
 
@@ -101,7 +104,7 @@ def compress_rules(source: str, speed: float) -> str:
         for rule in group.get("rules") or []:
             rule["expr"] = compress_expr(str(rule["expr"]), speed)
             if "for" in rule:
-                rule["for"] = _scaled(str(rule["for"]), speed)
+                rule["for"] = _scaled(str(rule["for"]), speed, MIN_FOR_SECONDS)
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 

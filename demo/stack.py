@@ -24,7 +24,7 @@ from typing import TextIO
 from demo import scenario
 from demo.journald import Journal, running_journald
 from demo.monitoring import Monitoring, running_monitoring
-from demo.processes import Child, Supervisor, allocate_ports, wait_for_http
+from demo.processes import Child, ChildFailed, Supervisor, allocate_ports, wait_for_http
 from demo.receiver import Page, Receiver
 from simulators.claude import ClaudeSimulator
 from simulators.google import GoogleSimulator
@@ -102,6 +102,7 @@ class Stack:
         self.receiver = receiver
         self.monitoring: Monitoring | None = None
         self.orchestrator: Child | None = None
+        self.seed_queued = False
         self.exporter: Child | None = None
         self.workdir = options.workdir
         self.state_dir = self.workdir / "state"
@@ -147,8 +148,20 @@ class Stack:
             env=self.environment(),
             cwd=self.workdir,
         )
-        wait_for_http(f"{self.url('orchestrator')}/metrics", time.monotonic() + START_SECONDS, child)
+        deadline = time.monotonic() + START_SECONDS
+        wait_for_http(f"{self.url('orchestrator')}/metrics", deadline, child)
         self.orchestrator = child
+        if not self.seed_queued:
+            # Only once Prometheus has a sample from before the first session, so that
+            # increase() sees the sessions' exits happen, as it would in 15 s scrapes of a real day.
+            while self.monitoring is not None and not self.monitoring.query("jada_agent_build_info"):
+                if time.monotonic() > deadline:
+                    raise ChildFailed(
+                        f"Prometheus did not scrape the orchestrator at {self.url('orchestrator')}"
+                    )
+                time.sleep(0.1)
+            scenario.queue_seed_day(self.state_dir / "jada-agent.db")
+            self.seed_queued = True
         return child
 
     def stop_orchestrator(self) -> None:
@@ -291,10 +304,6 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
                 options.sync_interval,
             )
         )
-        scenario.queue_seed_day(stack.state_dir / "jada-agent.db")
-        # Before Prometheus, so its first scrape finds the orchestrator up rather than paging it down.
-        if options.start_orchestrator:
-            stack.start_orchestrator()
         stack.exporter = _start_exporter(stack)
         stack.monitoring = stack_exit.enter_context(
             running_monitoring(
@@ -313,4 +322,7 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
                 start_seconds=START_SECONDS,
             )
         )
+        # After Prometheus, so it sees the seed's sessions happen: increase() needs a sample before.
+        if options.start_orchestrator:
+            stack.start_orchestrator()
         yield stack

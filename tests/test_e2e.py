@@ -257,6 +257,8 @@ groups:
         "(x unless x offset 65s) or increase(x[65s]) > 0 and rate(y[4s]) > 0.5 and z[60s:5s]"
     )
     assert (rules[0]["for"], rules[1]["for"]) == ("60s", "0m")
+    shorter = yaml.safe_load(scenario.compress_rules(source.replace("for: 1h", "for: 5m"), 60))
+    assert shorter["groups"][0]["rules"][0]["for"] == "15s"
     assert rules[0]["labels"] == {"severity": "critical"}
 
 
