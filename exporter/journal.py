@@ -18,7 +18,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -133,15 +133,6 @@ def unreadable_journal_files(directories: Sequence[Path]) -> list[Path]:
     return unreadable
 
 
-def _seek(reader: journal._Reader, anchor: tuple[str, str | int]) -> None:
-    """Seek so that the next ``_next()`` gives the first entry at or after a non-cursor anchor."""
-    kind, where = anchor
-    if kind == "head":
-        reader.seek_head()
-    else:
-        reader.seek_realtime(int(where))
-
-
 class _SideIndex:
     """The entries whose ``field`` has a value some rule matches on, from the journal's index.
 
@@ -157,18 +148,15 @@ class _SideIndex:
         self.realtime: int | None = None
         self.cursor = ""
 
-    def sync(self, anchor: tuple[str, str | int]) -> None:
-        """Move the head to the first wanted entry the main reader will read from ``anchor``."""
-        kind, where = anchor
-        if kind == "cursor":
-            self.reader.seek_cursor(str(where))
-            found = self.reader._next()
-            if found and self.reader.test_cursor(str(where)):
-                found = self.reader._next()
-        else:
-            _seek(self.reader, anchor)
-            found = self.reader._next()
-        self._take(found)
+    def sync(self, cursor: str) -> None:
+        """Move the head to the first wanted entry at or after the main reader's entry ``cursor``.
+
+        That entry was just read, so it exists: seeking to it is exact even when the file
+        holding the previous scrape's last entry has since been vacuumed.
+        """
+        self.reader.process()
+        self.reader.seek_cursor(cursor)
+        self._take(self.reader._next())
 
     def advance(self) -> None:
         """Move the head to the next wanted entry."""
@@ -210,6 +198,13 @@ class JournalCollector:
         # MESSAGE is read for every entry, for the rules and to count missing or broken ones.
         self._fetch = tuple(name for name in rules.eager_fields if name not in pinned and name != MESSAGE)
         self._indexed = {name: values for name, values in rules.indexed_fields.items() if name not in pinned}
+        # Most entries are plain lines: no structured event (the side indexes say so) and
+        # nothing any regex wants (the prefilter says so). Their hits depend on a few fields
+        # only, so they are tallied by those fields' raw bytes and evaluated once per tally.
+        plain = rules.plain_fields
+        self._tally_fields: tuple[str, ...] | None = None
+        if plain is not None and MESSAGE not in plain and rules.guarded_fields <= set(self._indexed):
+            self._tally_fields = tuple(name for name in plain if name not in self._pinned)
         self._label_names = {counter.metric: counter.label_names for counter in rules.counters}
         self._label_names.update(
             {
@@ -221,9 +216,6 @@ class JournalCollector:
         )
         self._reader: journal._Reader | None = None
         self._sides: list[_SideIndex] = []
-        # Where the next entry to count begins: ("cursor", c) for the entry after c,
-        # ("realtime", usec) for the first at or after usec, or ("head", 0).
-        self._anchor: tuple[str, str | int] = ("head", 0)
         self._state: state.JournalState | None = None
         self._seen: dict[str, list[set[str]]] = {}
         # Raw label values already accepted by a rule, so the common path skips bounding.
@@ -377,13 +369,12 @@ class JournalCollector:
         assert current is not None
         if current.cursor is None:
             if self._read_back == "all":
-                self._anchor = ("head", 0)
+                reader.seek_head()
             else:
                 start = (
                     self._boot_time() if self._read_back == "boot" else time.time() - float(self._read_back)
                 )
-                self._anchor = ("realtime", int(start * 1_000_000))
-            _seek(reader, self._anchor)
+                reader.seek_realtime(int(start * 1_000_000))
             return
         try:
             reader.seek_cursor(current.cursor)
@@ -391,7 +382,6 @@ class JournalCollector:
         except (OSError, ValueError):
             found = False
         if found:
-            self._anchor = ("cursor", current.cursor)
             return
         log.warning(
             "journal cursor from %s no longer exists (journal vacuumed or rotated away); "
@@ -401,91 +391,155 @@ class JournalCollector:
         current.counters[CURSOR_RESETS][()] += 1
         self._dirty = True
         if current.realtime_usec is None:
-            self._anchor = ("head", 0)
+            reader.seek_head()
         else:
-            self._anchor = ("realtime", current.realtime_usec + 1)
-        _seek(reader, self._anchor)
+            reader.seek_realtime(current.realtime_usec + 1)
 
     def _read(self, reader: journal._Reader) -> None:
         """Count entries until the journal's end or the budget, whichever comes first."""
         current = self._state
         assert current is not None
         reader.process()
-        for side in self._sides:
-            side.reader.process()
-            side.sync(self._anchor)
         sides = self._sides
-        following, get, realtime, test_cursor = (
-            reader._next,
-            reader._get,
-            reader._get_realtime,
-            reader.test_cursor,
-        )
-        fetch, pinned, evaluate = self._fetch, self._pinned, self._rules.evaluate
-        malformed = current.counters[MALFORMED_ENTRIES]
+        following, get, realtime = reader._next, reader._get, reader._get_realtime
+        search = self._rules.search
+        tally_fields = self._tally_fields
+        single = tally_fields[0] if tally_fields is not None and len(tally_fields) == 1 else None
 
-        def fetch_later(name: str) -> str | None:
+        def field(name: str) -> bytes | None:
             try:
-                return get(name).decode(errors="replace")
+                return get(name)
             except KeyError:
                 return None
 
         deadline = time.monotonic() + self._budget
         read = 0
         caught_up = False
+        # The sides are placed once the first entry of this scrape is known.
+        head: int | None = None
+        if sides and following():
+            cursor = reader._get_cursor()
+            for side in sides:
+                side.sync(cursor)
+            head = self._head()
+            reader.seek_cursor(cursor)
         # Hits are tallied a stride at a time: one C-level count of repeated keys is much
         # cheaper than bounding and adding each hit on its own.
         hits: list[tuple[Rule, tuple[str, ...]]] = []
         remember = hits.extend
+        plain: dict[bytes | tuple[bytes | None, ...] | None, int] = {}
         while not caught_up and (read == 0 or time.monotonic() < deadline):
             for _ in range(_CLOCK_STRIDE):
                 if not following():
                     caught_up = True
                     break
                 read += 1
+                if head is not None and realtime() == head:
+                    remember(self._evaluate(reader))
+                    head = self._head()
+                    continue
                 try:
                     raw = get(MESSAGE)
-                except KeyError:
-                    malformed[("no_message",)] += 1
-                    entry = pinned.copy()
+                    message = raw.decode()
+                except (KeyError, UnicodeDecodeError):
+                    remember(self._evaluate(reader))
+                    continue
+                if len(raw) >= DATA_THRESHOLD or tally_fields is None:
+                    remember(self._evaluate(reader))
+                elif search is not None and search(message) is not None:
+                    remember(self._evaluate(reader, message))
                 else:
-                    if len(raw) >= DATA_THRESHOLD:
-                        malformed[("oversized",)] += 1
-                    try:
-                        entry = {**pinned, MESSAGE: raw.decode()}
-                    except UnicodeDecodeError:
-                        malformed[("not_utf8",)] += 1
-                        entry = {**pinned, MESSAGE: raw.decode(errors="replace")}
-                for name in fetch:
-                    try:
-                        raw = get(name)
-                    except KeyError:
-                        continue
-                    try:
-                        entry[name] = raw.decode()
-                    except UnicodeDecodeError:
-                        malformed[("not_utf8",)] += 1
-                        entry[name] = raw.decode(errors="replace")
-                if sides:
-                    now = realtime()
-                    for side in sides:
-                        if now == side.realtime and test_cursor(side.cursor):
-                            entry[side.field] = fetch_later(side.field)  # type: ignore[assignment]
-                            side.advance()
-                remember(evaluate(entry, fetch_later))
-            self._count(hits)
+                    # The common case: a plain line, tallied by its raw field values.
+                    key = field(single) if single else tuple(map(field, tally_fields))
+                    plain[key] = plain.get(key, 0) + 1
+            self._count(hits, plain)
             hits.clear()
+            plain.clear()
         if read:
             current.cursor = reader._get_cursor()
             current.realtime_usec = reader._get_realtime()
-            self._anchor = ("cursor", current.cursor)
             self._dirty = True
         self._lag_seconds = 0.0 if caught_up else self._measure_lag(reader)
 
-    def _count(self, hits: list[tuple[Rule, tuple[str, ...]]]) -> None:
-        """Add the hits to their counter children, with labels bounded in order of appearance."""
+    def _head(self) -> int | None:
+        """Return the realtime of the nearest side head, None when every side is done."""
+        heads = [side.realtime for side in self._sides if side.realtime is not None]
+        return min(heads) if heads else None
+
+    def _evaluate(
+        self, reader: journal._Reader, message: str | None = None
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Read the current entry's fields, count what is malformed in them, and evaluate it.
+
+        ``message`` is the entry's MESSAGE when the caller already read it and found it
+        whole, valid and wanted by the prefilter.
+        """
+        get = reader._get
+        malformed = self._state.counters[MALFORMED_ENTRIES]  # type: ignore[union-attr]
+        entry = self._pinned.copy()
+        if message is not None:
+            entry[MESSAGE] = message
+        else:
+            try:
+                raw = get(MESSAGE)
+            except KeyError:
+                malformed[("no_message",)] += 1
+            else:
+                if len(raw) >= DATA_THRESHOLD:
+                    malformed[("oversized",)] += 1
+                try:
+                    entry[MESSAGE] = raw.decode()
+                except UnicodeDecodeError:
+                    malformed[("not_utf8",)] += 1
+                    entry[MESSAGE] = raw.decode(errors="replace")
+        for name in self._fetch:
+            try:
+                raw = get(name)
+            except KeyError:
+                continue
+            try:
+                entry[name] = raw.decode()
+            except UnicodeDecodeError:
+                malformed[("not_utf8",)] += 1
+                entry[name] = raw.decode(errors="replace")
+        if self._sides:
+            now = reader._get_realtime()
+            for side in self._sides:
+                if now == side.realtime and reader.test_cursor(side.cursor):
+                    entry[side.field] = self._fetch_later(side.field)  # type: ignore[assignment]
+                    side.advance()
+        return self._rules.evaluate(entry, self._fetch_later, wanted=True if message is not None else None)
+
+    def _fetch_later(self, name: str) -> str | None:
+        """Return a field of the current entry that only a matching rule needs, or None."""
+        try:
+            return self._reader._get(name).decode(errors="replace")  # type: ignore[union-attr]
+        except KeyError:
+            return None
+
+    def _count(
+        self,
+        hits: list[tuple[Rule, tuple[str, ...]]],
+        plain: Mapping[bytes | tuple[bytes | None, ...] | None, int],
+    ) -> None:
+        """Add the hits and the tallied plain lines to their counter children, labels bounded."""
         counters = self._state.counters  # type: ignore[union-attr]
-        for key, times in collections.Counter(hits).items():
+        tally = collections.Counter(hits)
+        fields = self._tally_fields or ()
+        for key, times in plain.items():
+            entry = self._pinned.copy()
+            values = key if isinstance(key, tuple) else (key,)
+            for name, raw in zip(fields, values, strict=True):
+                if raw is None:
+                    continue
+                try:
+                    entry[name] = raw.decode()
+                except UnicodeDecodeError:
+                    counters[MALFORMED_ENTRIES][("not_utf8",)] += times
+                    entry[name] = raw.decode(errors="replace")
+            for hit in self._rules.evaluate(entry):
+                tally[hit] += times
+        for key, times in tally.items():
             rule, values = key
             bounded = self._accepted.get(key)
             if bounded is None:

@@ -124,12 +124,31 @@ class Rule:
         search = self.regex.search if self.regex is not None else None
         labels = tuple((lb.field, lb.capture or "", lb.missing, lb.value_map) for lb in self.labels)
         if not self.condition_fields() and all(lb.field and not lb.value_map for lb in self.labels):
-            defaults = tuple((lb.field, lb.missing) for lb in self.labels)
+            names = tuple(lb.field for lb in self.labels)
+            defaults = tuple(lb.missing for lb in self.labels)
 
             def unconditional(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
-                return tuple([entry.get(name, missing) for name, missing in defaults])  # type: ignore[misc]
+                return tuple(map(entry.get, names, defaults))  # type: ignore[arg-type]
 
             return unconditional
+        if search is not None and not match_items and not absent and all(lb.capture for lb in self.labels):
+            # The shape of every fallback rule: a regex on MESSAGE, labels from its captures.
+            captures = tuple((lb.capture, lb.missing, lb.value_map) for lb in self.labels)
+
+            def by_regex(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
+                message = entry.get(MESSAGE)
+                found = search(message) if message is not None else None
+                if found is None:
+                    return None
+                group = found.group
+                return tuple(
+                    [
+                        missing if (raw := group(capture)) is None else value_map.get(raw, raw)
+                        for capture, missing, value_map in captures
+                    ]
+                )
+
+            return by_regex
 
         def matcher(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
             for name, allowed in match_items:
@@ -266,7 +285,8 @@ class RuleSet:
             name: frozenset(values) for name, values in sorted(wanted.items()) if name not in eager
         }
         prefilter = _prefilter(self.rules)
-        self._search = prefilter.search if prefilter is not None else None
+        # One search that finds whatever any rule's regex might; None when there is none.
+        self.search = prefilter.search if prefilter is not None else None
         # Each rule as a step in counter order. A rule matching on fields is indexed by its
         # first field's values, so an entry only meets the rules its value can satisfy; a
         # plain line that no regex wants (the prefilter says so) skips the regex rules.
@@ -288,6 +308,10 @@ class RuleSet:
                 for value in values:
                     by_value[value] = (*by_value.get(value, ()), step)
         self._guarded = tuple(guarded.items())
+        # Step sequences merged with a guarded field's steps, by the identities of the two
+        # parts: each part is one of a few tuples this object keeps, so ids stay unique.
+        self._merged: dict[tuple[int, int], tuple[Step, ...]] = {}
+        self.guarded_fields = frozenset(guarded)
         # The plain steps' results are cached by the fields they read, when those are all
         # read for every entry (a rule with conditions, such as absent, is not cached).
         plain_rules = [step[3] for step in self._unguarded_plain]
@@ -295,21 +319,33 @@ class RuleSet:
         if all(not rule.condition_fields() for rule in plain_rules):
             self._plain_key = tuple(sorted(set().union(*(rule.label_fields() for rule in plain_rules))))
         self._plain_hits: dict[tuple[str | None, ...], list[tuple[Rule, tuple[str, ...]]]] = {}
+        # An entry with none of the guarded fields and a MESSAGE that ``search`` rejects (or
+        # none) gets hits that depend on these fields alone, so a reader may tally such
+        # entries by them and evaluate each distinct tuple once. None when that does not
+        # hold: a plain rule has conditions, or regexes exist that no prefilter covers.
+        has_regex = any(rule.regex is not None for rule in self.rules)
+        self.plain_fields = None if has_regex and self.search is None else self._plain_key
 
     def evaluate(
-        self, entry: Mapping[str, str], fetch: Fetch | None = None
+        self, entry: Mapping[str, str], fetch: Fetch | None = None, wanted: bool | None = None
     ) -> list[tuple[Rule, tuple[str, ...]]]:
-        """Return, for each counter, the first rule matching ``entry`` and its raw label values."""
-        message = entry.get(MESSAGE)
-        search = self._search
-        if message is not None and (search is None or search(message) is not None):
-            steps: Sequence[Step] = self._unguarded_all
-        else:
-            steps = self._unguarded_plain
+        """Return, for each counter, the first rule matching ``entry`` and its raw label values.
+
+        ``wanted`` is ``search``'s verdict on the entry's MESSAGE when the caller has it already.
+        """
+        if wanted is None:
+            message = entry.get(MESSAGE)
+            search = self.search
+            wanted = message is not None and (search is None or search(message) is not None)
+        steps: Sequence[Step] = self._unguarded_all if wanted else self._unguarded_plain
         for name, by_value in self._guarded:
             extra = by_value.get(entry.get(name))  # type: ignore[arg-type]
             if extra is not None:
-                steps = sorted((*steps, *extra))
+                merge = (id(steps), id(extra))
+                merged = self._merged.get(merge)
+                if merged is None:
+                    merged = self._merged[merge] = tuple(sorted((*steps, *extra)))
+                steps = merged
         if steps is self._unguarded_plain and self._plain_key is not None:
             # Most lines are plain ones no rule with conditions wants; what they count
             # depends on a few fields only (unit and priority for the built-ins).

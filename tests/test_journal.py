@@ -150,6 +150,32 @@ def test_bad_entries_are_counted_as_designed_and_nothing_crashes(tmp_path: Path)
     assert value(samples, "jada_journal_token_errors_total", component="port-sheet", status_code="400") == 1
 
 
+def test_a_non_utf8_field_of_a_plain_line_is_counted_malformed_once_per_entry(tmp_path: Path) -> None:
+    write_journal(tmp_path / "journal", [entry(f"plain {i}", priority=b"\xff") for i in range(3)])
+    samples = scrape(make_collector(tmp_path, tmp_path / "journal"))
+    assert value(samples, "jada_journal_malformed_entries_total", problem="not_utf8") == 3
+    assert value(samples, "jada_journal_entries_total", unit="jada-agent.service", priority="other") == 3
+    assert value(samples, "jada_journal_label_overflow_total", rule="entries") == 3
+
+
+def test_user_rules_on_fields_read_for_every_entry_see_plain_lines(tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(
+        "rules:\n"
+        "  - name: errors\n    metric: jada_errors_total\n    match: {PRIORITY: '3'}\n"
+        "  - name: untagged\n    metric: jada_untagged_total\n    absent: [SYSLOG_IDENTIFIER]\n"
+    )
+    write_journal(
+        tmp_path / "journal",
+        [entry("a", priority="3"), entry("b"), entry("c", priority="3"), {"MESSAGE": "d", "PRIORITY": "6"}],
+    )
+    matches = ["PRIORITY=3", "PRIORITY=6"]
+    samples = scrape(make_collector(tmp_path, tmp_path / "journal", rules_file=rules_file, matches=matches))
+    assert value(samples, "jada_errors_total") == 2
+    assert value(samples, "jada_untagged_total") == 1
+    assert total(samples, "jada_journal_entries_total") == 4
+
+
 def test_matches_or_the_same_field_and_and_different_fields(tmp_path: Path) -> None:
     write_journal(
         tmp_path / "journal",
@@ -241,6 +267,30 @@ def test_a_vacuumed_cursor_is_counted_and_reading_resumes_after_it(tmp_path: Pat
     assert value(samples, "jada_journal_cursor_resets_total") == 1
     assert value(samples, "jada_journal_sync_failures_total", component="port-sheet") == 5
     assert total(samples, "jada_journal_entries_total") == 9
+
+
+def test_structured_events_after_the_last_read_entry_vacuumed_while_running_are_counted_once(
+    tmp_path: Path,
+) -> None:
+    journal_dir = tmp_path / "journal"
+
+    def token(n: int) -> dict:
+        return event(
+            f"[port-sheet] token error: HTTP 401 x{n}",
+            "token_error",
+            component="port-sheet",
+            status_code="401",
+        )
+
+    old = write_journal(journal_dir, [entry("line"), token(0)], "old")
+    write_journal(journal_dir, [entry("interleaved")], "other", START_USEC + STEP_USEC // 2)
+    collector = make_collector(tmp_path, journal_dir)
+    scrape(collector)
+    old.unlink()
+    write_journal(journal_dir, [token(1), entry("line"), token(2)], "new", START_USEC + 10**9)
+    samples = scrape(collector)
+    assert value(samples, "jada_journal_token_errors_total", component="port-sheet", status_code="401") == 3
+    assert total(samples, "jada_journal_entries_total") == 6
 
 
 def test_a_lost_cursor_resumes_at_the_oldest_entry_after_its_timestamp(tmp_path: Path) -> None:

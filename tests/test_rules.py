@@ -143,6 +143,33 @@ def test_a_field_a_rule_needs_absent_is_read_for_every_entry_not_indexed() -> No
     assert rules.indexed_fields == {}
 
 
+def test_plain_lines_of_the_built_ins_depend_on_unit_and_priority_alone() -> None:
+    rules = RuleSet(builtin_rules())
+    assert rules.plain_fields == ("PRIORITY", "_SYSTEMD_UNIT")
+    assert rules.guarded_fields == {"JADA_EVENT"}
+    assert rules.search is not None
+    assert rules.search("GET /metrics 200 0.002s") is None
+    assert rules.search("[port-sheet] sync failed at 2026-05-13T14:30:00Z") is not None
+
+
+def test_plain_lines_have_no_deciding_fields_when_a_plain_rule_has_conditions() -> None:
+    rules = RuleSet([*builtin_rules(), *parse_rules([{**rule(absent=["JADA_EVENT"]), "name": "plain"}], "x")])
+    assert rules.plain_fields is None
+
+
+def test_plain_lines_have_no_deciding_fields_when_no_prefilter_covers_the_regexes() -> None:
+    rules = RuleSet(parse_rules([rule(regex=r"(?P<w>\w+) (?P=w)", labels={})], "x"))
+    assert rules.search is None
+    assert rules.plain_fields is None
+
+
+def test_the_callers_prefilter_verdict_is_taken_as_given() -> None:
+    rules = RuleSet(builtin_rules())
+    entry = dict(UNIT, MESSAGE="[port-sheet] sync failed at 2026-05-13T14:30:00Z")
+    assert {r.name for r, _ in rules.evaluate(entry, wanted=True)} == {"entries", "sync_failed_line"}
+    assert {r.name for r, _ in rules.evaluate(entry, wanted=False)} == {"entries"}
+
+
 def rule(**spec: object) -> dict[str, object]:
     return {"name": "deploys", "metric": "jada_deploys_total", **spec}
 
