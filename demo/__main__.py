@@ -10,9 +10,11 @@ Ctrl-C or SIGTERM stops every process it started.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +30,8 @@ DEFAULT_WORKDIR = Path("/tmp/jada-agent-demo")
 ALERT = "JadaTokenRefreshFailing"
 # Lines that repeat what the next line says better.
 QUIET_EVENTS = frozenset({"session_loop_end", "job_run"})
+# The seed's day: max_turns, completed, max_turns.
+SEED_SESSIONS = 3
 
 
 class DurationReached(Exception):
@@ -86,15 +90,16 @@ class _LineStream:
 
 
 class JournalFollower:
-    """Print the orchestrator's journal lines as they arrive and note when token errors and syncs happen."""
+    """Print the orchestrator's journal lines as they arrive; count its events, time its first token error."""
 
     def __init__(self, stack: Stack, printer: Printer) -> None:
         self._stack = stack
         self._printer = printer
         self._stop = threading.Event()
+        self._ours = f"--config {stack.config_path}"
         self._lock = threading.Lock()
-        self.token_errors: list[float] = []
-        self.syncs_ok: list[float] = []
+        self._seen: Counter[str] = Counter()
+        self.first_token_error: float | None = None
         self._thread = threading.Thread(target=self._run, name="journal-follower", daemon=True)
 
     def __enter__(self) -> JournalFollower:
@@ -105,10 +110,10 @@ class JournalFollower:
         self._stop.set()
         self._thread.join()
 
-    def count(self, kind: str) -> int:
-        """Return how many token errors (``token_error``) or good syncs (``sync_ok``) were seen."""
+    def count(self, event: str) -> int:
+        """Return how many entries with JADA_EVENT ``event`` were seen (a plain token-error line counts)."""
         with self._lock:
-            return len(self.token_errors if kind == "token_error" else self.syncs_ok)
+            return self._seen[event]
 
     def _run(self) -> None:
         reader = self._stack.journal.reader()
@@ -122,14 +127,19 @@ class JournalFollower:
             reader.close()
 
     def _show(self, entry: dict[str, Any]) -> None:
+        # Another jada-agent on this host (a test run, say) logs under the same identifier;
+        # ours and its children carry our config file on their command line.
+        if self._ours not in entry.get("_CMDLINE", self._ours):
+            return
         event = entry.get("JADA_EVENT", "")
         message = str(entry.get("MESSAGE", ""))
         when = entry["__REALTIME_TIMESTAMP"].timestamp()
+        if not event and "token error" in message:
+            event = "token_error"
         with self._lock:
-            if event == "token_error" or (not event and "token error" in message):
-                self.token_errors.append(when)
-            elif event == "sync_ok":
-                self.syncs_ok.append(when)
+            self._seen[event] += 1
+            if event == "token_error" and self.first_token_error is None:
+                self.first_token_error = when
         if event not in QUIET_EVENTS:
             self._printer.line("journal", message, when)
 
@@ -166,7 +176,7 @@ def tell_the_story(stack: Stack, follower: JournalFollower, printer: Printer, en
         end,
     )
     page_at = time.time()
-    first_error = follower.token_errors[0] if follower.token_errors else page_at
+    first_error = follower.first_token_error or page_at
     printer.plain(
         f"\n  -> paged {page_at - first_error:.1f}s after the first token error reached the journal."
     )
@@ -195,6 +205,12 @@ def tell_the_story(stack: Stack, follower: JournalFollower, printer: Printer, en
     printer.plain(
         f"\n  -> the orchestrator's alert resolved. The journal path's alert resolves once no token error is"
         f"\n     left in its 65-minute window ({window:g}s at this speed)...\n"
+    )
+    _wait(
+        "the seed's three sessions",
+        lambda: follower.count("session_exit") >= SEED_SESSIONS,
+        time.monotonic() + patience,
+        end,
     )
     _wait(
         "the journal path's resolved notification",
@@ -259,6 +275,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    # Started in the background by a shell, a process inherits SIGINT ignored; Ctrl-C must still stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     printer = Printer(out)
     end = time.monotonic() + args.duration if args.duration else None
     options = StackOptions(

@@ -369,9 +369,9 @@ def _demo(workdir: Path, port_base: int) -> subprocess.Popen[str]:
 
 @pytest.mark.e2e
 @needs_journald
-def test_sigterm_stops_every_process_of_the_demo_and_a_second_run_works(tmp_path: Path) -> None:
+def test_sigterm_then_ctrl_c_stop_every_process_of_the_demo_run_after_run(tmp_path: Path) -> None:
     base = _free_port_base()
-    for _ in range(2):
+    for signum in (signal.SIGTERM, signal.SIGINT):
         process = _demo(tmp_path / "demo", base)
         try:
             printed = _read_until(process, "What happens:", time.monotonic() + 60)
@@ -385,12 +385,13 @@ def test_sigterm_stops_every_process_of_the_demo_and_a_second_run_works(tmp_path
             assert {port for _, port in listening} >= set(range(base, base + len(PORT_NAMES)))
             assert {ip for ip, _ in listening} == {"127.0.0.1"}
 
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
             rest, _ = process.communicate(timeout=60)
         finally:
             process.kill()
-        assert process.returncode == 128 + signal.SIGTERM, rest
-        assert "Terminated; every process the demo started is stopped." in rest
+        assert process.returncode == 128 + signum, rest
+        word = "Terminated" if signum == signal.SIGTERM else "Interrupted"
+        assert f"{word}; every process the demo started is stopped." in rest
         assert "Traceback" not in printed + rest
         assert [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
         for port in range(base, base + len(PORT_NAMES)):
@@ -408,3 +409,49 @@ def test_a_taken_port_is_named_without_a_traceback(tmp_path: Path) -> None:
     assert f"python -m demo: port {base + 2} is taken by " in output
     assert f"(pid {os.getpid()}); stop it or pass --port-base" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.e2e
+@needs_journald
+def test_the_demo_tells_the_incident_to_its_fix_and_ends_by_itself(tmp_path: Path) -> None:
+    # At 600x the sync runs every 3 s and the journal path's 65-minute window lasts 6.5 s.
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "demo",
+            "--speed",
+            "600",
+            "--until-resolved",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=170,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    # The seed's sessions run beside the sync, so only their own order is fixed.
+    sessions = [
+        "[session] task 1 session 1 exited: max_turns after 30 turns (exit code 1)",
+        "[session] task 2 session 2 exited: completed after 2 turns (exit code 0)",
+        "[session] task 1 session 3 exited: max_turns after 30 turns (exit code 1)",
+    ]
+    story = [
+        "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked.",
+        "FIRING   JadaTokenRefreshFailing [critical] The google credential cannot be refreshed",
+        "after the first token error reached the journal",
+        "$ jada-agent auth google --service-account",
+        f"verified: {scenario.SERVICE_ACCOUNT} refreshed an access token",
+        "[port-sheet] sync ok at",
+        "RESOLVED JadaTokenRefreshFailing [critical] The google credential cannot be refreshed",
+        "RESOLVED JadaTokenRefreshFailing [critical] port-sheet logs token errors with HTTP 400.",
+        "All resolved.",
+        "Stopped.",
+    ]
+    for lines in (sessions, story):
+        positions = [process.stdout.find(line) for line in lines]
+        assert -1 not in positions, process.stdout
+        assert positions == sorted(positions), process.stdout
+    assert "Traceback" not in process.stdout + process.stderr
