@@ -268,6 +268,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.speed <= 0:
         print("python -m demo: --speed must be greater than 0, e.g. --speed 60", file=sys.stderr)
         return EXIT_USAGE
+    if args.duration is not None and args.duration <= 0:
+        print(
+            "python -m demo: --duration must be a positive number of seconds, e.g. --duration 300",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.port_base is not None and not 1024 <= args.port_base <= 65535 - len(PORT_NAMES):
         print(
             f"python -m demo: --port-base must be between 1024 and {65535 - len(PORT_NAMES)},"
@@ -278,7 +284,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     # Started in the background by a shell, a process inherits SIGINT ignored; Ctrl-C must still stop it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     printer = Printer(out)
-    end = time.monotonic() + args.duration if args.duration else None
+    end = time.monotonic() + args.duration if args.duration is not None else None
     options = StackOptions(
         workdir=args.workdir, speed=args.speed, port_base=args.port_base, out=printer.stream("page")
     )
