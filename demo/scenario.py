@@ -64,8 +64,10 @@ SERVICES = (
     ("e-signature", 8081, "task 7", "2026-05-12T17:30:00Z"),
 )
 
-_RANGE = re.compile(r"\[(\w+)(:\w*)?\]")
+_RANGE = re.compile(r"\[(\w+)(?::(\w*))?\]")
 _OFFSET = re.compile(r"\boffset\s+(\w+)")
+# Quoted label values may hold brackets or the word offset; those are not durations.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 
 
 def format_seconds(seconds: float) -> str:
@@ -82,17 +84,26 @@ def _scaled(text: str, speed: float, floor: float = 0.0) -> str:
     return format_seconds(max(seconds / speed, floor))
 
 
+def _compress_range(match: re.Match[str], speed: float) -> str:
+    window, step = match.groups()
+    scaled = _scaled(window, speed, MIN_RANGE_SECONDS)
+    if step is None:
+        return f"[{scaled}]"
+    return f"[{scaled}:{_scaled(step, speed) if step else ''}]"
+
+
 def compress_expr(expr: str, speed: float) -> str:
-    """Return ``expr`` with range selectors and offsets divided by ``speed``."""
-    expr = _RANGE.sub(
-        lambda m: (
-            f"[{_scaled(m.group(1), speed, MIN_RANGE_SECONDS)}"
-            + (f":{_scaled(m.group(2)[1:], speed)}" if m.group(2) and m.group(2) != ":" else m.group(2) or "")
-            + "]"
-        ),
-        expr,
-    )
-    return _OFFSET.sub(lambda m: f"offset {_scaled(m.group(1), speed)}", expr)
+    """Return ``expr`` with range selectors and offsets divided by ``speed``, quoted strings untouched."""
+    parts = []
+    position = 0
+    for string in [*_STRING.finditer(expr), None]:
+        end = string.start() if string else len(expr)
+        code = _RANGE.sub(lambda m: _compress_range(m, speed), expr[position:end])
+        parts.append(_OFFSET.sub(lambda m: f"offset {_scaled(m.group(1), speed)}", code))
+        if string:
+            parts.append(string.group())
+            position = string.end()
+    return "".join(parts)
 
 
 def compress_rules(source: str, speed: float) -> str:

@@ -302,6 +302,13 @@ def test_compressed_project_rules_pass_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_compression_leaves_quoted_label_values_alone() -> None:
+    expr = "rate(x{reason=~\"[a-z]+ offset 5m\"}[10m] offset 1h) and y{a='[1h]'}[1h:]"
+    assert scenario.compress_expr(expr, 60) == (
+        "rate(x{reason=~\"[a-z]+ offset 5m\"}[10s] offset 60s) and y{a='[1h]'}[60s:]"
+    )
+
+
 def test_a_speed_of_zero_is_refused() -> None:
     with pytest.raises(ValueError, match="speed must be greater than 0"):
         scenario.compress_rules("groups: []", 0)
