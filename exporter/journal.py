@@ -138,15 +138,15 @@ class _SideIndex:
 
     A second reader with the same matches ANDed with ``FIELD=value`` for each wanted value
     walks only those entries, in the same order as the main reader. Its head is the next
-    such entry, so the main loop reads the field only for the entry that is the head,
+    such entry, so the main loop reads the field only for an entry at the head's time,
     instead of scanning every entry for a field most of them do not have.
     """
 
-    def __init__(self, reader: journal._Reader, field: str) -> None:
+    def __init__(self, reader: journal._Reader, field: str, values: frozenset[str]) -> None:
         self.reader = reader
         self.field = field
+        self.values = frozenset(value.encode() for value in values)
         self.realtime: int | None = None
-        self.cursor = ""
 
     def sync(self, cursor: str) -> None:
         """Move the head to the first wanted entry at or after the main reader's entry ``cursor``.
@@ -156,18 +156,26 @@ class _SideIndex:
         """
         self.reader.process()
         self.reader.seek_cursor(cursor)
-        self._take(self.reader._next())
+        self.advance()
 
     def advance(self) -> None:
         """Move the head to the next wanted entry."""
-        self._take(self.reader._next())
+        self.realtime = self.reader._get_realtime() if self.reader._next() else None
 
-    def _take(self, found: bool) -> None:
-        if found:
-            self.realtime = self.reader._get_realtime()
-            self.cursor = self.reader._get_cursor()
-        else:
-            self.realtime = None
+    def take(self, main: journal._Reader) -> bytes | None:
+        """Return the main reader entry's field, at the head's time; pass the head if it is that entry.
+
+        The head is the first wanted entry from the main reader's position on, so an entry
+        with a wanted value is the head. Any other entry is compared by cursor: an entry can
+        repeat a field, and the index may list it for a value that is not the first.
+        """
+        try:
+            raw = main._get(self.field)
+        except KeyError:
+            raw = None
+        if raw in self.values or main.test_cursor(self.reader._get_cursor()):
+            self.advance()
+        return raw
 
 
 class JournalCollector:
@@ -334,7 +342,7 @@ class JournalCollector:
         reader = self._new_reader(())
         self._position(reader)
         self._sides = [
-            _SideIndex(self._new_reader([f"{name}={value}" for value in sorted(values)]), name)
+            _SideIndex(self._new_reader([f"{name}={value}" for value in sorted(values)]), name, values)
             for name, values in self._indexed.items()
         ]
         return reader
@@ -434,20 +442,27 @@ class JournalCollector:
                     caught_up = True
                     break
                 read += 1
-                if head is not None and realtime() == head:
+                if tally_fields is None:
                     remember(self._evaluate(reader))
-                    head = self._head()
+                    if sides:
+                        head = self._head()
                     continue
                 try:
                     raw = get(MESSAGE)
                     message = raw.decode()
                 except (KeyError, UnicodeDecodeError):
+                    message = None
+                if message is None or len(raw) >= DATA_THRESHOLD:
                     remember(self._evaluate(reader))
+                    if sides:
+                        head = self._head()
                     continue
-                if len(raw) >= DATA_THRESHOLD or tally_fields is None:
-                    remember(self._evaluate(reader))
-                elif search is not None and search(message) is not None:
-                    remember(self._evaluate(reader, message))
+                found = search(message) if search is not None else None
+                if head is not None and realtime() == head:
+                    remember(self._evaluate(reader, message, found))
+                    head = self._head()
+                elif found is not None:
+                    remember(self._evaluate(reader, message, found))
                 else:
                     # The common case: a plain line, tallied by its raw field values.
                     key = field(single) if single else tuple(map(field, tally_fields))
@@ -463,16 +478,19 @@ class JournalCollector:
 
     def _head(self) -> int | None:
         """Return the realtime of the nearest side head, None when every side is done."""
-        heads = [side.realtime for side in self._sides if side.realtime is not None]
-        return min(heads) if heads else None
+        head = None
+        for side in self._sides:
+            if side.realtime is not None and (head is None or side.realtime < head):
+                head = side.realtime
+        return head
 
     def _evaluate(
-        self, reader: journal._Reader, message: str | None = None
+        self, reader: journal._Reader, message: str | None = None, found: re.Match[str] | None = None
     ) -> list[tuple[Rule, tuple[str, ...]]]:
         """Read the current entry's fields, count what is malformed in them, and evaluate it.
 
-        ``message`` is the entry's MESSAGE when the caller already read it and found it
-        whole, valid and wanted by the prefilter.
+        ``message`` is the entry's MESSAGE when the caller already read it and found it whole
+        and valid, and ``found`` then the prefilter's match of it.
         """
         get = reader._get
         malformed = self._state.counters[MALFORMED_ENTRIES]  # type: ignore[union-attr]
@@ -505,10 +523,11 @@ class JournalCollector:
         if self._sides:
             now = reader._get_realtime()
             for side in self._sides:
-                if now == side.realtime and reader.test_cursor(side.cursor):
-                    entry[side.field] = self._fetch_later(side.field)  # type: ignore[assignment]
-                    side.advance()
-        return self._rules.evaluate(entry, self._fetch_later, wanted=True if message is not None else None)
+                if now == side.realtime and (raw := side.take(reader)) is not None:
+                    entry[side.field] = raw.decode(errors="replace")
+        if message is None:
+            return self._rules.evaluate(entry, self._fetch_later)
+        return self._rules.evaluate_found(entry, found, self._fetch_later)
 
     def _fetch_later(self, name: str) -> str | None:
         """Return a field of the current entry that only a matching rule needs, or None."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,31 @@ class Rule:
         return self.matcher(entry, fetch)
 
     @functools.cached_property
+    def capture_labels(self) -> Callable[[re.Match[str]], tuple[str, ...]] | None:
+        """Return the label values from a match of the regex, for a rule with only a regex.
+
+        That is the shape of every fallback rule: labels from captures, no field conditions.
+        None for any other rule.
+        """
+        if self.regex is None or self.match or self.absent or not all(lb.capture for lb in self.labels):
+            return None
+        names = tuple(lb.capture for lb in self.labels)
+        captures = tuple((lb.missing, lb.value_map) for lb in self.labels)
+        as_captured = not any(lb.value_map for lb in self.labels)
+
+        def capture_labels(found: re.Match[str]) -> tuple[str, ...]:
+            # group() gives a tuple for two or more names, a string for one, the match for none.
+            raw = found.group(*names) if len(names) > 1 else tuple(map(found.group, names))
+            if as_captured and None not in raw:
+                return raw  # type: ignore[return-value]
+            values = []
+            for value, (missing, value_map) in zip(raw, captures, strict=True):
+                values.append(missing if value is None else value_map.get(value, value))
+            return tuple(values)
+
+        return capture_labels
+
+    @functools.cached_property
     def matcher(self) -> Matcher:
         """Return ``label_values`` as a closure over this rule's parts, for the per-entry loop.
 
@@ -131,22 +156,13 @@ class Rule:
                 return tuple(map(entry.get, names, defaults))  # type: ignore[arg-type]
 
             return unconditional
-        if search is not None and not match_items and not absent and all(lb.capture for lb in self.labels):
-            # The shape of every fallback rule: a regex on MESSAGE, labels from its captures.
-            captures = tuple((lb.capture, lb.missing, lb.value_map) for lb in self.labels)
+        capture_labels = self.capture_labels
+        if search is not None and capture_labels is not None:
 
             def by_regex(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
                 message = entry.get(MESSAGE)
                 found = search(message) if message is not None else None
-                if found is None:
-                    return None
-                group = found.group
-                return tuple(
-                    [
-                        missing if (raw := group(capture)) is None else value_map.get(raw, raw)
-                        for capture, missing, value_map in captures
-                    ]
-                )
+                return None if found is None else capture_labels(found)
 
             return by_regex
 
@@ -228,16 +244,54 @@ class Counter:
         return children
 
 
-def _prefilter(rules: Sequence[Rule]) -> re.Pattern[str] | None:
-    """Return one pattern matching wherever any rule's regex might, or None if none can be made.
+def anchored(regex: re.Pattern[str]) -> bool:
+    """Tell whether ``regex`` can only match at the start of a string, by a cautious reading.
 
-    A plain line that no rule wants costs one search instead of one per rule. Named groups
-    become plain groups so that rules sharing group names can be joined.
+    True for a pattern that begins with ``^`` and has no ``|`` outside a group, without the
+    MULTILINE flag (where ``^`` matches after each newline), and without VERBOSE or a
+    ``(?#...)`` comment (where a comment could hide a parenthesis).
     """
-    patterns = [rule.regex.pattern for rule in rules if rule.regex is not None]
-    if not patterns:
-        return None
-    joined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', pattern)})" for pattern in patterns)
+    pattern = regex.pattern
+    if not pattern.startswith("^") or "(?#" in pattern or regex.flags & (re.MULTILINE | re.VERBOSE):
+        return False
+    depth = 0
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            next(chars, None)
+        elif char == "[":
+            _skip_class(chars)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return False
+    return True
+
+
+def _skip_class(chars: Iterator[str]) -> None:
+    """Consume a character class up to its closing bracket (a leading ``]`` or ``^]`` is literal)."""
+    first = next(chars, "]")
+    if first == "^":
+        first = next(chars, "]")
+    if first == "\\":
+        next(chars, None)
+    for char in chars:
+        if char == "\\":
+            next(chars, None)
+        elif char == "]":
+            return
+
+
+def _alternation(patterns: Sequence[str], first: int) -> re.Pattern[str] | None:
+    """Join patterns as alternatives named ``_<first>``, ``_<first + 1>``, ...; None if they cannot be.
+
+    Named groups inside become plain groups so that rules sharing group names can be joined.
+    """
+    joined = "|".join(
+        f"(?P<_{first + index}>{_NAMED_GROUP.sub('(?:', pattern)})" for index, pattern in enumerate(patterns)
+    )
     try:
         return re.compile(joined)
     except re.error:
@@ -245,7 +299,7 @@ def _prefilter(rules: Sequence[Rule]) -> re.Pattern[str] | None:
         return None
 
 
-Step = tuple[int, str, Matcher, Rule]
+Step = tuple[int, str, Callable[..., tuple[str, ...] | None], Rule, int]
 
 
 class RuleSet:
@@ -284,16 +338,35 @@ class RuleSet:
         self.indexed_fields = {
             name: frozenset(values) for name, values in sorted(wanted.items()) if name not in eager
         }
-        prefilter = _prefilter(self.rules)
+        regex_rules = [rule for rule in self.rules if rule.regex is not None]
+        patterns = [rule.regex.pattern for rule in regex_rules]  # type: ignore[union-attr]
+        prefilter = _alternation(patterns, 0) if patterns else None
         # One search that finds whatever any rule's regex might; None when there is none.
         self.search = prefilter.search if prefilter is not None else None
+        # When every regex can only match at the start, the prefilter's match names the first
+        # rule that matches (the alternatives before it cannot match anywhere), and a match
+        # of the rules after that one names the next: a line costs one attempt per matching
+        # rule, not one per rule. ``_chain[i]`` tries the alternatives after rule i.
+        self._alternative = {f"_{index}": index for index in range(len(regex_rules))}
+        self._chain: tuple[Callable[[str], re.Match[str] | None] | None, ...] | None = None
+        if prefilter is not None and all(anchored(rule.regex) for rule in regex_rules):  # type: ignore[arg-type]
+            rest = [_alternation(patterns[index:], index) for index in range(1, len(patterns))]
+            if all(pattern is not None for pattern in rest):
+                # Only the start can match, so trying there alone gives what a search gives
+                # without trying every later position of a line that does not match.
+                self.search = prefilter.match
+                self._chain = (*(pattern.match for pattern in rest), None)  # type: ignore[union-attr]
+        self._regex_match = tuple(rule.regex.match for rule in regex_rules)  # type: ignore[union-attr]
+        chained = {rule: index for index, rule in enumerate(regex_rules)} if self._chain else {}
         # Each rule as a step in counter order. A rule matching on fields is indexed by its
         # first field's values, so an entry only meets the rules its value can satisfy; a
-        # plain line that no regex wants (the prefilter says so) skips the regex rules.
-        steps = [
-            (index, rule.metric, rule.matcher, rule)
-            for index, rule in enumerate(rule for counter in self.counters for rule in counter.rules)
-        ]
+        # plain line that no regex wants (the prefilter says so) skips the regex rules. A
+        # regex-only rule in a chain takes its labels from the chain's match of its regex.
+        steps: list[Step] = []
+        for index, rule in enumerate(rule for counter in self.counters for rule in counter.rules):
+            alternative = chained.get(rule, -1) if rule.capture_labels is not None else -1
+            function = rule.capture_labels if alternative >= 0 else rule.matcher
+            steps.append((index, rule.metric, function, rule, alternative))  # type: ignore[arg-type]
         unguarded = [step for step in steps if not step[3].match]
         self._unguarded_plain = tuple(step for step in unguarded if step[3].regex is None)
         # The same object when there are no regex rules, so plain results stay cached.
@@ -311,6 +384,7 @@ class RuleSet:
         # Step sequences merged with a guarded field's steps, by the identities of the two
         # parts: each part is one of a few tuples this object keeps, so ids stay unique.
         self._merged: dict[tuple[int, int], tuple[Step, ...]] = {}
+        self._plans: dict[tuple[int, ...], tuple[Step, ...]] = {}
         self.guarded_fields = frozenset(guarded)
         # The plain steps' results are cached by the fields they read, when those are all
         # read for every entry (a rule with conditions, such as absent, is not cached).
@@ -327,17 +401,24 @@ class RuleSet:
         self.plain_fields = None if has_regex and self.search is None else self._plain_key
 
     def evaluate(
-        self, entry: Mapping[str, str], fetch: Fetch | None = None, wanted: bool | None = None
+        self, entry: Mapping[str, str], fetch: Fetch | None = None
     ) -> list[tuple[Rule, tuple[str, ...]]]:
-        """Return, for each counter, the first rule matching ``entry`` and its raw label values.
+        """Return, for each counter, the first rule matching ``entry`` and its raw label values."""
+        message = entry.get(MESSAGE)
+        found: re.Match[str] | bool | None = None
+        if message is not None:
+            found = self.search(message) if self.search is not None else True
+        return self.evaluate_found(entry, found, fetch)
 
-        ``wanted`` is ``search``'s verdict on the entry's MESSAGE when the caller has it already.
+    def evaluate_found(
+        self, entry: Mapping[str, str], found: re.Match[str] | bool | None, fetch: Fetch | None = None
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Evaluate ``entry`` given ``search``'s match of its MESSAGE.
+
+        ``found`` is that match (True when there is no prefilter and there is a MESSAGE) when
+        some regex may match, and None when none can.
         """
-        if wanted is None:
-            message = entry.get(MESSAGE)
-            search = self.search
-            wanted = message is not None and (search is None or search(message) is not None)
-        steps: Sequence[Step] = self._unguarded_all if wanted else self._unguarded_plain
+        steps: Sequence[Step] = self._unguarded_all if found is not None else self._unguarded_plain
         for name, by_value in self._guarded:
             extra = by_value.get(entry.get(name))  # type: ignore[arg-type]
             if extra is not None:
@@ -352,22 +433,51 @@ class RuleSet:
             key = tuple(map(entry.get, self._plain_key))
             cached = self._plain_hits.get(key)
             if cached is None:
-                cached = self._run(steps, entry, fetch)
+                cached = self._run(steps, entry, fetch, {})
                 if len(self._plain_hits) < _PLAIN_CACHE_SIZE:
                     self._plain_hits[key] = cached
             return cached
-        return self._run(steps, entry, fetch)
+        if self._chain is None or not isinstance(found, re.Match):
+            return self._run(steps, entry, fetch, {})
+        matches = self._matches(found)
+        # Only the regex rules that matched are worth a step: the plan is the steps without
+        # the others, kept for each combination seen (a line matches one or two rules).
+        plan_key = (id(steps), *matches)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = tuple(step for step in steps if step[4] < 0 or step[4] in matches)
+            if len(self._plans) < _PLAIN_CACHE_SIZE:
+                self._plans[plan_key] = plan
+        return self._run(plan, entry, fetch, matches)
+
+    def _matches(self, found: re.Match[str]) -> dict[int, re.Match[str]]:
+        """Return the match of each regex rule matching the line ``found`` is the prefilter's match of."""
+        message = found.string
+        matches = {}
+        following: re.Match[str] | None = found
+        while following is not None:
+            index = self._alternative[following.lastgroup]  # type: ignore[index]
+            matches[index] = self._regex_match[index](message)
+            rest = self._chain[index]  # type: ignore[index]
+            following = rest(message) if rest is not None else None
+        return matches  # type: ignore[return-value]
 
     @staticmethod
     def _run(
-        steps: Sequence[Step], entry: Mapping[str, str], fetch: Fetch | None
+        steps: Sequence[Step],
+        entry: Mapping[str, str],
+        fetch: Fetch | None,
+        matches: Mapping[int, re.Match[str]],
     ) -> list[tuple[Rule, tuple[str, ...]]]:
-        """Run the steps in order, keeping the first hit of each counter."""
+        """Run the steps in order, keeping the first hit of each counter.
+
+        A regex-only rule in the chain takes its labels from its match in ``matches``.
+        """
         hits = []
         counted = None
-        for _, metric, matcher, rule in steps:
+        for _, metric, function, rule, alternative in steps:
             if metric != counted:
-                values = matcher(entry, fetch)
+                values = function(entry, fetch) if alternative < 0 else function(matches[alternative])
                 if values is not None:
                     hits.append((rule, values))
                     counted = metric

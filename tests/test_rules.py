@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from exporter.rules import (
     OVERFLOW_VALUE,
     RulesError,
     RuleSet,
+    anchored,
     bound_labels,
     builtin_rules,
     check_file,
@@ -165,9 +167,11 @@ def test_plain_lines_have_no_deciding_fields_when_no_prefilter_covers_the_regexe
 
 def test_the_callers_prefilter_verdict_is_taken_as_given() -> None:
     rules = RuleSet(builtin_rules())
-    entry = dict(UNIT, MESSAGE="[port-sheet] sync failed at 2026-05-13T14:30:00Z")
-    assert {r.name for r, _ in rules.evaluate(entry, wanted=True)} == {"entries", "sync_failed_line"}
-    assert {r.name for r, _ in rules.evaluate(entry, wanted=False)} == {"entries"}
+    message = "[port-sheet] sync failed at 2026-05-13T14:30:00Z"
+    entry = dict(UNIT, MESSAGE=message)
+    found = rules.search(message)  # type: ignore[misc]
+    assert {r.name for r, _ in rules.evaluate_found(entry, found)} == {"entries", "sync_failed_line"}
+    assert {r.name for r, _ in rules.evaluate_found(entry, None)} == {"entries"}
 
 
 def rule(**spec: object) -> dict[str, object]:
@@ -333,3 +337,70 @@ def test_a_missing_rules_file_is_reported_by_name(tmp_path: Path) -> None:
         f"{tmp_path / 'absent.yml'}: cannot read the rules file: " + problems[0].split(": ", 2)[2]
     ]
     assert "No such file" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"^\[session\] task \d+", True),
+        (r"^(?:a|b)c", True),
+        (r"^[|(]x|", False),
+        (r"^[]|]x", True),
+        (r"^[^]|(]x", True),
+        (r"^a\|b", True),
+        (r"^a|b", False),
+        (r"a", False),
+        (r"(?m)^a", False),
+        (r"(?x)^a", False),
+        (r"^a(?#(|)b", False),
+    ],
+)
+def test_a_pattern_is_anchored_only_when_it_can_match_at_the_start_alone(
+    pattern: str, expected: bool
+) -> None:
+    assert anchored(re.compile(pattern)) is expected
+
+
+CHAIN_RULES = [
+    {
+        "name": "a1",
+        "metric": "jada_a_total",
+        "regex": r"^x(?P<v>\d)",
+        "labels": {"v": {"capture": "v", "max_values": 5}},
+    },
+    {
+        "name": "a2",
+        "metric": "jada_a_total",
+        "regex": r"^(?P<v>\w)",
+        "labels": {"v": {"capture": "v", "max_values": 5}},
+    },
+    {
+        "name": "b1",
+        "metric": "jada_b_total",
+        "regex": r"^x1(?P<w>y)?",
+        "labels": {"w": {"capture": "w", "max_values": 5}},
+    },
+    {"name": "c1", "metric": "jada_c_total", "regex": r"^z"},
+]
+LINES = ["x1y", "x1", "x2", "xa", "z", "zz x1", "", "-x1"]
+
+
+def first_matching_rule_of_each_counter(rules: RuleSet, message: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The specification: per counter, in order, the first rule whose own regex matches."""
+    found = []
+    for counter in rules.counters:
+        for rule in counter.rules:
+            values = rule.label_values({"MESSAGE": message})
+            if values is not None:
+                found.append((rule.name, values))
+                break
+    return found
+
+
+@pytest.mark.parametrize("extra", [[], [{"name": "d1", "metric": "jada_d_total", "regex": r"y$"}]])
+def test_the_first_matching_rule_of_each_counter_counts_with_or_without_the_chain(extra: list) -> None:
+    rules = RuleSet(parse_rules(CHAIN_RULES + extra, "x"))
+    assert (rules._chain is not None) is (not extra)
+    for message in LINES:
+        found = [(rule.name, values) for rule, values in rules.evaluate({"MESSAGE": message})]
+        assert found == first_matching_rule_of_each_counter(rules, message), message
