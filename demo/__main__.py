@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from demo import scenario
 from demo.processes import StackError, Terminated, signals_unwind
 from demo.stack import PORT_NAMES, Stack, StackOptions, running_stack
 
@@ -36,6 +37,10 @@ SEED_SESSIONS = 3
 
 class DurationReached(Exception):
     """The --duration the person asked for is over."""
+
+
+class StoryFailed(Exception):
+    """A step of the story did not happen; the message says which."""
 
 
 class Printer:
@@ -145,13 +150,13 @@ class JournalFollower:
 
 
 def _wait(what: str, ready: Any, deadline: float, end: float | None) -> None:
-    """Poll ``ready()`` until true; raise TimeoutError at ``deadline``, DurationReached at ``end``."""
+    """Poll ``ready()`` until true; raise StoryFailed at ``deadline``, DurationReached at ``end``."""
     while not ready():
         now = time.monotonic()
         if end is not None and now > end:
             raise DurationReached
         if now > deadline:
-            raise TimeoutError(f"{what} did not happen in time")
+            raise StoryFailed(f"{what} did not happen in time")
         time.sleep(0.2)
 
 
@@ -186,13 +191,12 @@ def tell_the_story(stack: Stack, follower: JournalFollower, printer: Printer, en
     )
 
     printer.plain("\nThe fix, the seed's four recovery steps as one command:")
-    key = stack.workdir / "service-account-key.json"
-    printer.plain(f"  $ jada-agent auth google --service-account {key}")
+    printer.plain(f"  $ jada-agent auth google --service-account {stack.service_account_key}")
     result = stack.reauthenticate()
     for line in (result.stdout + result.stderr).splitlines():
         printer.plain(f"    {line}")
     if result.returncode != 0:
-        raise TimeoutError(f"jada-agent auth google exited with code {result.returncode}")
+        raise StoryFailed(f"jada-agent auth google exited with code {result.returncode}")
     printer.plain(f"  Waiting for the next sync (every {interval:g}s)...\n")
     _wait("a good sync", lambda: follower.count("sync_ok") >= 1, time.monotonic() + patience, end)
     _wait(
@@ -201,10 +205,11 @@ def tell_the_story(stack: Stack, follower: JournalFollower, printer: Printer, en
         time.monotonic() + patience,
         end,
     )
-    window = 65 * 60 / stack.options.speed
+    window = scenario.token_error_window_seconds()
+    sped_up = window / stack.options.speed
     printer.plain(
         f"\n  -> the orchestrator's alert resolved. The journal path's alert resolves once no token error is"
-        f"\n     left in its 65-minute window ({window:g}s at this speed)...\n"
+        f"\n     left in its {window / 60:g}-minute window ({sped_up:g}s at this speed)...\n"
     )
     _wait(
         "the seed's three sessions",
@@ -215,7 +220,7 @@ def tell_the_story(stack: Stack, follower: JournalFollower, printer: Printer, en
     _wait(
         "the journal path's resolved notification",
         _page_arrived(stack, "resolved", "journal"),
-        time.monotonic() + window + patience,
+        time.monotonic() + sped_up + patience,
         end,
     )
 
@@ -308,7 +313,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
                         _wait("the end", lambda: False, float("inf"), end)
                 except DurationReached:
                     printer.plain(f"\n{args.duration:g}s are over.")
-                except TimeoutError as exc:
+                except StoryFailed as exc:
                     printer.plain(f"\nThe story stopped: {exc}. Logs: {stack.log_dir}")
                     status = EXIT_STORY_FAILED
             printer.plain("Stopping every process the demo started...")

@@ -29,6 +29,7 @@ import yaml
 from demo.monitoring import parse_duration
 from orchestrator.store import Store
 
+ALERTS_CONFIG = Path(__file__).resolve().parent.parent / "alerts" / "config.yaml"
 SEED_INTERVAL_SECONDS = 1800.0
 SPREADSHEET_ID = "1PortSheetDemo"
 WORKSHEET = "ports"
@@ -117,6 +118,11 @@ def compress_rules(source: str, speed: float) -> str:
             if "for" in rule:
                 rule["for"] = _scaled(str(rule["for"]), speed, MIN_FOR_SECONDS)
     return yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def token_error_window_seconds(config: Path = ALERTS_CONFIG) -> float:
+    """Return the token-error alerts' window from alerts/config.yaml, in seconds."""
+    return parse_duration(yaml.safe_load(config.read_text())["thresholds"]["token_error_window"])
 
 
 def render_config(

@@ -110,6 +110,11 @@ class Stack:
         self.log_dir = self.workdir / "logs"
         self.config_path = self.workdir / "config.toml"
 
+    @property
+    def service_account_key(self) -> Path:
+        """Return where the fix's service-account key is written."""
+        return self.workdir / "service-account-key.json"
+
     def url(self, name: str) -> str:
         """Return the base URL of the part ``name`` (one of PORT_NAMES)."""
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -181,7 +186,7 @@ class Stack:
     def reauthenticate(self) -> subprocess.CompletedProcess[str]:
         """Run `jada-agent auth google` with a service-account key the Google simulator accepts."""
         key = self.google.new_service_account(scenario.SERVICE_ACCOUNT)
-        key_file = scenario.write_secret(self.workdir / "service-account-key.json", key)
+        key_file = scenario.write_secret(self.service_account_key, key)
         return subprocess.run(
             [
                 *(sys.executable, "-m", "orchestrator", "--config", str(self.config_path)),
