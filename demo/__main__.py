@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed",
         type=float,
-        default=60.0,
+        default=120.0,
         help="how much faster than real time: the 30-minute sync and the alert windows are "
         "divided by it (default: %(default)g; 1 runs the production rules)",
     )

@@ -159,15 +159,17 @@ class Stack:
         if not self.seed_queued:
             # Only once Prometheus has a sample from before the first session, so that
             # increase() sees the sessions' exits happen, as it would in 15 s scrapes of a real day.
-            while self.monitoring is not None and not self.monitoring.query("jada_agent_build_info"):
-                if time.monotonic() > deadline:
-                    raise ChildFailed(
-                        f"Prometheus did not scrape the orchestrator at {self.url('orchestrator')}"
-                    )
-                time.sleep(0.1)
+            self.wait_for_scrape("jada_agent_build_info", deadline)
             scenario.queue_seed_day(self.state_dir / "jada-agent.db")
             self.seed_queued = True
         return child
+
+    def wait_for_scrape(self, promql: str, deadline: float) -> None:
+        """Wait until Prometheus has a sample for ``promql``; raise ChildFailed at ``deadline``."""
+        while self.monitoring is not None and not self.monitoring.query(promql):
+            if time.monotonic() > deadline:
+                raise ChildFailed(f"Prometheus at {self.url('prometheus')} has no {promql} in time")
+            time.sleep(0.1)
 
     def stop_orchestrator(self) -> None:
         """Stop the orchestrator (SIGTERM to its process group, as systemd would)."""
@@ -327,6 +329,9 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
                 start_seconds=START_SECONDS,
             )
         )
+        # Prometheus applies its targets some 5 s after start; until its first scrape, a token
+        # error would wait for it and the page latency would measure Prometheus starting up.
+        stack.wait_for_scrape('up{job="jada-exporter"}', time.monotonic() + START_SECONDS)
         # After Prometheus, so it sees the seed's sessions happen: increase() needs a sample before.
         if options.start_orchestrator:
             stack.start_orchestrator()
