@@ -58,6 +58,8 @@ _DURATION = re.compile(r"^(\d+)([smhd])$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 ReadBack = str | float
+# The raw values of the tally fields: one value, or a tuple of them when there are several.
+Tallied = bytes | tuple[bytes | None, ...] | None
 
 
 class JournalError(Exception):
@@ -213,6 +215,7 @@ class JournalCollector:
         self._tally_fields: tuple[str, ...] | None = None
         if plain is not None and MESSAGE not in plain and rules.guarded_fields <= set(self._indexed):
             self._tally_fields = tuple(name for name in plain if name not in self._pinned)
+        self._untallied_fetch = tuple(name for name in self._fetch if name not in (self._tally_fields or ()))
         self._label_names = {counter.metric: counter.label_names for counter in rules.counters}
         self._label_names.update(
             {
@@ -413,6 +416,11 @@ class JournalCollector:
         search = self._rules.search
         tally_fields = self._tally_fields
         single = tally_fields[0] if tally_fields is not None and len(tally_fields) == 1 else None
+        # A line some regex wants, with no structured field, needs only the regex rules' chain
+        # when no other field is read for the rules left after the tally.
+        line_hits = (
+            self._rules.line_hits if self._rules.lines_by_chain and not self._untallied_fetch else None
+        )
 
         def field(name: str) -> bytes | None:
             try:
@@ -435,7 +443,8 @@ class JournalCollector:
         # cheaper than bounding and adding each hit on its own.
         hits: list[tuple[Rule, tuple[str, ...]]] = []
         remember = hits.extend
-        plain: dict[bytes | tuple[bytes | None, ...] | None, int] = {}
+        plain: dict[Tallied, int] = {}
+        decided: dict[Tallied, int] = {}
         while not caught_up and (read == 0 or time.monotonic() < deadline):
             for _ in range(_CLOCK_STRIDE):
                 if not following():
@@ -458,18 +467,30 @@ class JournalCollector:
                         head = self._head()
                     continue
                 found = search(message) if search is not None else None
-                if head is not None and realtime() == head:
-                    remember(self._evaluate(reader, message, found))
-                    head = self._head()
-                elif found is not None:
-                    remember(self._evaluate(reader, message, found))
+                if single:
+                    try:
+                        key = get(single)
+                    except KeyError:
+                        key = None
                 else:
+                    key = tuple(map(field, tally_fields))
+                at_head = head is not None and realtime() == head
+                if found is None and not at_head:
                     # The common case: a plain line, tallied by its raw field values.
-                    key = field(single) if single else tuple(map(field, tally_fields))
                     plain[key] = plain.get(key, 0) + 1
-            self._count(hits, plain)
+                    continue
+                # The counters decided by those values are tallied the same way.
+                decided[key] = decided.get(key, 0) + 1
+                if line_hits is not None and not at_head:
+                    remember(line_hits(found))  # type: ignore[arg-type]
+                    continue
+                remember(self._evaluate(reader, message, found, (key,) if single else key))  # type: ignore[arg-type]
+                if sides:
+                    head = self._head()
+            self._count(hits, plain, decided)
             hits.clear()
             plain.clear()
+            decided.clear()
         if read:
             current.cursor = reader._get_cursor()
             current.realtime_usec = reader._get_realtime()
@@ -485,16 +506,28 @@ class JournalCollector:
         return head
 
     def _evaluate(
-        self, reader: journal._Reader, message: str | None = None, found: re.Match[str] | None = None
+        self,
+        reader: journal._Reader,
+        message: str | None = None,
+        found: re.Match[str] | None = None,
+        tallied: tuple[bytes | None, ...] | None = None,
     ) -> list[tuple[Rule, tuple[str, ...]]]:
         """Read the current entry's fields, count what is malformed in them, and evaluate it.
 
         ``message`` is the entry's MESSAGE when the caller already read it and found it whole
-        and valid, and ``found`` then the prefilter's match of it.
+        and valid, and ``found`` then the prefilter's match of it. ``tallied`` holds the raw
+        values of the tally fields when the caller tallied the entry by them: the decided
+        counters are left to that tally, which also counts those values when malformed.
         """
         get = reader._get
         malformed = self._state.counters[MALFORMED_ENTRIES]  # type: ignore[union-attr]
         entry = self._pinned.copy()
+        fetch = self._fetch
+        if tallied is not None:
+            for name, raw in zip(self._tally_fields, tallied, strict=True):  # type: ignore[arg-type]
+                if raw is not None:
+                    entry[name] = raw.decode(errors="replace")
+            fetch = self._untallied_fetch
         if message is not None:
             entry[MESSAGE] = message
         else:
@@ -510,7 +543,7 @@ class JournalCollector:
                 except UnicodeDecodeError:
                     malformed[("not_utf8",)] += 1
                     entry[MESSAGE] = raw.decode(errors="replace")
-        for name in self._fetch:
+        for name in fetch:
             try:
                 raw = get(name)
             except KeyError:
@@ -527,7 +560,7 @@ class JournalCollector:
                     entry[side.field] = raw.decode(errors="replace")
         if message is None:
             return self._rules.evaluate(entry, self._fetch_later)
-        return self._rules.evaluate_found(entry, found, self._fetch_later)
+        return self._rules.evaluate_found(entry, found, self._fetch_later, undecided=tallied is not None)
 
     def _fetch_later(self, name: str) -> str | None:
         """Return a field of the current entry that only a matching rule needs, or None."""
@@ -539,25 +572,21 @@ class JournalCollector:
     def _count(
         self,
         hits: list[tuple[Rule, tuple[str, ...]]],
-        plain: Mapping[bytes | tuple[bytes | None, ...] | None, int],
+        plain: Mapping[Tallied, int],
+        decided: Mapping[Tallied, int],
     ) -> None:
-        """Add the hits and the tallied plain lines to their counter children, labels bounded."""
+        """Add the hits and the tallies to their counter children, labels bounded.
+
+        ``plain`` tallies plain lines, which count only by the tally fields; ``decided``
+        tallies the other entries, whose decided counters count by them.
+        """
         counters = self._state.counters  # type: ignore[union-attr]
         tally = collections.Counter(hits)
-        fields = self._tally_fields or ()
-        for key, times in plain.items():
-            entry = self._pinned.copy()
-            values = key if isinstance(key, tuple) else (key,)
-            for name, raw in zip(fields, values, strict=True):
-                if raw is None:
-                    continue
-                try:
-                    entry[name] = raw.decode()
-                except UnicodeDecodeError:
-                    counters[MALFORMED_ENTRIES][("not_utf8",)] += times
-                    entry[name] = raw.decode(errors="replace")
-            for hit in self._rules.evaluate(entry):
-                tally[hit] += times
+        for tallies, only in ((plain, None), (decided, self._rules.decided)):
+            for key, times in tallies.items():
+                for hit in self._rules.evaluate(self._tallied_entry(key, times)):
+                    if only is None or hit[0].metric in only:
+                        tally[hit] += times
         for key, times in tally.items():
             rule, values = key
             bounded = self._accepted.get(key)
@@ -569,6 +598,20 @@ class JournalCollector:
                     self._accepted[key] = bounded
             children = counters[rule.metric]
             children[bounded] = children.get(bounded, 0) + times
+
+    def _tallied_entry(self, key: Tallied, times: int) -> dict[str, str]:
+        """Return the entry the tally fields' raw values make, counting malformed ones ``times``."""
+        entry = self._pinned.copy()
+        values = key if isinstance(key, tuple) else (key,)
+        for name, raw in zip(self._tally_fields or (), values, strict=True):
+            if raw is None:
+                continue
+            try:
+                entry[name] = raw.decode()
+            except UnicodeDecodeError:
+                self._state.counters[MALFORMED_ENTRIES][("not_utf8",)] += times  # type: ignore[union-attr]
+                entry[name] = raw.decode(errors="replace")
+        return entry
 
     def _measure_lag(self, reader: journal._Reader) -> float | None:
         """Return how far the newest matching entry is ahead of the last one read, in seconds."""

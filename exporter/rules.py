@@ -302,6 +302,26 @@ def _alternation(patterns: Sequence[str], first: int) -> re.Pattern[str] | None:
 Step = tuple[int, str, Callable[..., tuple[str, ...] | None], Rule, int]
 
 
+class _Arrangement:
+    """Steps arranged by what an entry has: a MESSAGE some regex may match, and guarded fields."""
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        unguarded = [step for step in steps if not step[3].match]
+        self.plain = tuple(step for step in unguarded if step[3].regex is None)
+        # The same object when there are no regex rules, so plain results stay cached.
+        self.wanted = tuple(unguarded) if len(unguarded) > len(self.plain) else self.plain
+        # Every step an entry without guarded fields meets is a regex-only rule in the chain.
+        self.only_chained = bool(self.wanted) and all(step[4] >= 0 for step in self.wanted)
+        guarded: dict[str, dict[str, tuple[Step, ...]]] = {}
+        for step in steps:
+            if step[3].match:
+                name, values = next(iter(step[3].match.items()))
+                by_value = guarded.setdefault(name, {})
+                for value in values:
+                    by_value[value] = (*by_value.get(value, ()), step)
+        self.guarded = tuple(guarded.items())
+
+
 class RuleSet:
     """The rules in order, grouped by counter, with the fields they read."""
 
@@ -367,28 +387,10 @@ class RuleSet:
             alternative = chained.get(rule, -1) if rule.capture_labels is not None else -1
             function = rule.capture_labels if alternative >= 0 else rule.matcher
             steps.append((index, rule.metric, function, rule, alternative))  # type: ignore[arg-type]
-        unguarded = [step for step in steps if not step[3].match]
-        self._unguarded_plain = tuple(step for step in unguarded if step[3].regex is None)
-        # The same object when there are no regex rules, so plain results stay cached.
-        self._unguarded_all = (
-            tuple(unguarded) if len(unguarded) > len(self._unguarded_plain) else self._unguarded_plain
-        )
-        guarded: dict[str, dict[str, tuple[Step, ...]]] = {}
-        for step in steps:
-            if step[3].match:
-                name, values = next(iter(step[3].match.items()))
-                by_value = guarded.setdefault(name, {})
-                for value in values:
-                    by_value[value] = (*by_value.get(value, ()), step)
-        self._guarded = tuple(guarded.items())
-        # Step sequences merged with a guarded field's steps, by the identities of the two
-        # parts: each part is one of a few tuples this object keeps, so ids stay unique.
-        self._merged: dict[tuple[int, int], tuple[Step, ...]] = {}
-        self._plans: dict[tuple[int, ...], tuple[Step, ...]] = {}
-        self.guarded_fields = frozenset(guarded)
+        self._regex_rules = tuple(regex_rules)
         # The plain steps' results are cached by the fields they read, when those are all
         # read for every entry (a rule with conditions, such as absent, is not cached).
-        plain_rules = [step[3] for step in self._unguarded_plain]
+        plain_rules = [rule for rule in self.rules if not rule.match and rule.regex is None]
         self._plain_key: tuple[str, ...] | None = None
         if all(not rule.condition_fields() for rule in plain_rules):
             self._plain_key = tuple(sorted(set().union(*(rule.label_fields() for rule in plain_rules))))
@@ -399,6 +401,23 @@ class RuleSet:
         # hold: a plain rule has conditions, or regexes exist that no prefilter covers.
         has_regex = any(rule.regex is not None for rule in self.rules)
         self.plain_fields = None if has_regex and self.search is None else self._plain_key
+        # Counters whose first rule has no conditions: it counts every entry, by fields in
+        # plain_fields, so what any entry adds to them depends on those fields alone.
+        self.decided = frozenset(
+            counter.metric
+            for counter in self.counters
+            if self.plain_fields is not None and not counter.rules[0].condition_fields()
+        )
+        self._all = _Arrangement(steps)
+        self._undecided = _Arrangement([step for step in steps if step[1] not in self.decided])
+        self.guarded_fields = frozenset(name for name, _ in self._all.guarded)
+        # Whether line_hits gives what an entry without guarded fields adds to the counters
+        # not decided: all their rules without field conditions are regex-only and chained.
+        self.lines_by_chain = self._chain is not None and self._undecided.only_chained
+        # Step sequences merged with a guarded field's steps, by the identities of the two
+        # parts: each part is one of a few tuples this object keeps, so ids stay unique.
+        self._merged: dict[tuple[int, int], tuple[Step, ...]] = {}
+        self._plans: dict[tuple[int, ...], tuple[Step, ...]] = {}
 
     def evaluate(
         self, entry: Mapping[str, str], fetch: Fetch | None = None
@@ -411,15 +430,21 @@ class RuleSet:
         return self.evaluate_found(entry, found, fetch)
 
     def evaluate_found(
-        self, entry: Mapping[str, str], found: re.Match[str] | bool | None, fetch: Fetch | None = None
+        self,
+        entry: Mapping[str, str],
+        found: re.Match[str] | bool | None,
+        fetch: Fetch | None = None,
+        undecided: bool = False,
     ) -> list[tuple[Rule, tuple[str, ...]]]:
         """Evaluate ``entry`` given ``search``'s match of its MESSAGE.
 
         ``found`` is that match (True when there is no prefilter and there is a MESSAGE) when
-        some regex may match, and None when none can.
+        some regex may match, and None when none can. With ``undecided`` the counters in
+        ``decided`` are left out: the caller counts them by ``plain_fields``.
         """
-        steps: Sequence[Step] = self._unguarded_all if found is not None else self._unguarded_plain
-        for name, by_value in self._guarded:
+        arranged = self._undecided if undecided else self._all
+        steps: Sequence[Step] = arranged.wanted if found is not None else arranged.plain
+        for name, by_value in arranged.guarded:
             extra = by_value.get(entry.get(name))  # type: ignore[arg-type]
             if extra is not None:
                 merge = (id(steps), id(extra))
@@ -427,7 +452,7 @@ class RuleSet:
                 if merged is None:
                     merged = self._merged[merge] = tuple(sorted((*steps, *extra)))
                 steps = merged
-        if steps is self._unguarded_plain and self._plain_key is not None:
+        if steps is self._all.plain and self._plain_key is not None:
             # Most lines are plain ones no rule with conditions wants; what they count
             # depends on a few fields only (unit and priority for the built-ins).
             key = tuple(map(entry.get, self._plain_key))
@@ -439,6 +464,8 @@ class RuleSet:
             return cached
         if self._chain is None or not isinstance(found, re.Match):
             return self._run(steps, entry, fetch, {})
+        if steps is arranged.wanted and arranged.only_chained:
+            return self._chain_hits(found, self.decided if undecided else frozenset())
         matches = self._matches(found)
         # Only the regex rules that matched are worth a step: the plan is the steps without
         # the others, kept for each combination seen (a line matches one or two rules).
@@ -449,6 +476,31 @@ class RuleSet:
             if len(self._plans) < _PLAIN_CACHE_SIZE:
                 self._plans[plan_key] = plan
         return self._run(plan, entry, fetch, matches)
+
+    def line_hits(self, found: re.Match[str]) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Return the hits, outside the decided counters, of a line without guarded fields.
+
+        ``found`` is ``search``'s match of the line; only when ``lines_by_chain`` is true.
+        """
+        return self._chain_hits(found, self.decided)
+
+    def _chain_hits(
+        self, found: re.Match[str], counted: frozenset[str]
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Return the hits of a line only regex-only rules may count, from its chain of matches."""
+        message = found.string
+        hits = []
+        done = set(counted)
+        following: re.Match[str] | None = found
+        while following is not None:
+            index = self._alternative[following.lastgroup]  # type: ignore[index]
+            rule = self._regex_rules[index]
+            if rule.metric not in done:
+                done.add(rule.metric)
+                hits.append((rule, rule.capture_labels(self._regex_match[index](message))))  # type: ignore[misc,arg-type]
+            rest = self._chain[index]  # type: ignore[index]
+            following = rest(message) if rest is not None else None
+        return hits
 
     def _matches(self, found: re.Match[str]) -> dict[int, re.Match[str]]:
         """Return the match of each regex rule matching the line ``found`` is the prefilter's match of."""

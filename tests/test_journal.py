@@ -176,6 +176,24 @@ def test_user_rules_on_fields_read_for_every_entry_see_plain_lines(tmp_path: Pat
     assert total(samples, "jada_journal_entries_total") == 4
 
 
+def test_a_catch_all_after_a_regex_rule_counts_only_the_lines_the_regex_does_not(tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(
+        "rules:\n"
+        "  - name: deploy_line\n    metric: jada_deploys_total\n    regex: '^deploy (?P<kind>\\w+)'\n"
+        "    labels: {kind: {capture: kind, max_values: 3}}\n"
+        "  - name: other\n    metric: jada_deploys_total\n"
+        "    labels: {kind: {field: PRIORITY, max_values: 3}}\n"
+    )
+    write_journal(tmp_path / "journal", [entry("deploy web"), entry("idle"), *SEED_LINES])
+    samples = scrape(make_collector(tmp_path, tmp_path / "journal", rules_file=rules_file))
+    assert value(samples, "jada_deploys_total", kind="web") == 1
+    assert value(samples, "jada_deploys_total", kind="6") == 4
+    assert value(samples, "jada_deploys_total", kind="3") == 4
+    assert value(samples, "jada_journal_sync_failures_total", component="port-sheet") == 3
+    assert total(samples, "jada_journal_entries_total") == 9
+
+
 def test_matches_or_the_same_field_and_and_different_fields(tmp_path: Path) -> None:
     write_journal(
         tmp_path / "journal",

@@ -404,3 +404,39 @@ def test_the_first_matching_rule_of_each_counter_counts_with_or_without_the_chai
     for message in LINES:
         found = [(rule.name, values) for rule, values in rules.evaluate({"MESSAGE": message})]
         assert found == first_matching_rule_of_each_counter(rules, message), message
+
+
+def test_a_counter_whose_first_rule_counts_every_entry_is_decided_by_the_plain_fields() -> None:
+    rules = RuleSet(builtin_rules())
+    assert rules.decided == {"jada_journal_entries_total"}
+    assert rules.lines_by_chain
+    message = "[port-sheet] token error: HTTP Error 400: Bad Request"
+    found = rules.search(message)  # type: ignore[misc]
+    assert found is not None
+    everything = [(r.name, v) for r, v in rules.evaluate(dict(UNIT, MESSAGE=message))]
+    assert everything == [
+        ("entries", ("jada-agent.service", "6")),
+        ("token_error_line", ("port-sheet", "400")),
+    ]
+    assert [(r.name, v) for r, v in rules.line_hits(found)] == everything[1:]
+    undecided = rules.evaluate_found(dict(UNIT, MESSAGE=message), found, undecided=True)
+    assert [(r.name, v) for r, v in undecided] == everything[1:]
+
+
+def test_a_catch_all_rule_after_a_regex_rule_does_not_decide_its_counter() -> None:
+    rules = RuleSet(
+        [
+            *builtin_rules(),
+            *parse_rules(
+                [
+                    rule(regex="^(?P<k>x)", labels={"k": {"capture": "k", "max_values": 3}}),
+                    {**rule(labels={"k": {"field": "PRIORITY", "max_values": 3}}), "name": "rest"},
+                ],
+                "x",
+            ),
+        ]
+    )
+    assert rules.decided == {"jada_journal_entries_total"}
+    assert not rules.lines_by_chain
+    found = rules.evaluate_found(dict(UNIT, MESSAGE="xa"), rules.search("xa"), undecided=True)  # type: ignore[misc]
+    assert [(r.name, v) for r, v in found] == [("deploys", ("x",))]
