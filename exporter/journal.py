@@ -33,6 +33,7 @@ from exporter.rules import (
     MALFORMED_ENTRIES,
     MESSAGE,
     STATE_FILE_RESETS,
+    Fetch,
     Rule,
     RuleSet,
     bound_labels,
@@ -108,6 +109,19 @@ def pinned_fields(matches: Sequence[str]) -> dict[str, str]:
         name, _, value = match.partition("=")
         values.setdefault(name, set()).add(value)
     return {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
+
+
+def _fetcher(reader: journal._Reader) -> Fetch:
+    """Return a reader of the current entry's fields that only a matching rule needs."""
+    get = reader._get
+
+    def fetch(name: str) -> str | None:
+        try:
+            return get(name).decode(errors="replace")
+        except KeyError:
+            return None
+
+    return fetch
 
 
 def _may_read(path: Path, mode: int) -> bool:
@@ -216,6 +230,12 @@ class JournalCollector:
         if plain is not None and MESSAGE not in plain and rules.guarded_fields <= set(self._indexed):
             self._tally_fields = tuple(name for name in plain if name not in self._pinned)
         self._untallied_fetch = tuple(name for name in self._fetch if name not in (self._tally_fields or ()))
+        # The tally fields the rules left after the tally need, by position in the tally.
+        self._tallied_needed = tuple(
+            (index, name)
+            for index, name in enumerate(self._tally_fields or ())
+            if name in rules.undecided_fields
+        )
         self._label_names = {counter.metric: counter.label_names for counter in rules.counters}
         self._label_names.update(
             {
@@ -344,6 +364,7 @@ class JournalCollector:
             )
         reader = self._new_reader(())
         self._position(reader)
+        self._fetch_later = _fetcher(reader)
         self._sides = [
             _SideIndex(self._new_reader([f"{name}={value}" for value in sorted(values)]), name, values)
             for name, values in self._indexed.items()
@@ -485,8 +506,7 @@ class JournalCollector:
                     remember(line_hits(found))  # type: ignore[arg-type]
                     continue
                 remember(self._evaluate(reader, message, found, (key,) if single else key))  # type: ignore[arg-type]
-                if sides:
-                    head = self._head()
+                head = sides[0].realtime if len(sides) == 1 else self._head()
             self._count(hits, plain, decided)
             hits.clear()
             plain.clear()
@@ -524,8 +544,8 @@ class JournalCollector:
         entry = self._pinned.copy()
         fetch = self._fetch
         if tallied is not None:
-            for name, raw in zip(self._tally_fields, tallied, strict=True):  # type: ignore[arg-type]
-                if raw is not None:
+            for index, name in self._tallied_needed:
+                if (raw := tallied[index]) is not None:
                     entry[name] = raw.decode(errors="replace")
             fetch = self._untallied_fetch
         if message is not None:
@@ -561,13 +581,6 @@ class JournalCollector:
         if message is None:
             return self._rules.evaluate(entry, self._fetch_later)
         return self._rules.evaluate_found(entry, found, self._fetch_later, undecided=tallied is not None)
-
-    def _fetch_later(self, name: str) -> str | None:
-        """Return a field of the current entry that only a matching rule needs, or None."""
-        try:
-            return self._reader._get(name).decode(errors="replace")  # type: ignore[union-attr]
-        except KeyError:
-            return None
 
     def _count(
         self,

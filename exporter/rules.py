@@ -299,7 +299,18 @@ def _alternation(patterns: Sequence[str], first: int) -> re.Pattern[str] | None:
         return None
 
 
-Step = tuple[int, str, Callable[..., tuple[str, ...] | None], Rule, int]
+Step = tuple[int, str, Matcher, Rule, int]
+
+
+def _labels_of_matching_line(rule: Rule) -> Matcher:
+    """Return the labels of an entry whose MESSAGE the chain found ``rule``'s regex matches."""
+    match = rule.regex.match  # type: ignore[union-attr]
+    capture_labels = rule.capture_labels
+
+    def labels(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...]:
+        return capture_labels(match(entry[MESSAGE]))  # type: ignore[misc,arg-type]
+
+    return labels
 
 
 class _Arrangement:
@@ -385,7 +396,7 @@ class RuleSet:
         steps: list[Step] = []
         for index, rule in enumerate(rule for counter in self.counters for rule in counter.rules):
             alternative = chained.get(rule, -1) if rule.capture_labels is not None else -1
-            function = rule.capture_labels if alternative >= 0 else rule.matcher
+            function = _labels_of_matching_line(rule) if alternative >= 0 else rule.matcher
             steps.append((index, rule.metric, function, rule, alternative))  # type: ignore[arg-type]
         self._regex_rules = tuple(regex_rules)
         # The plain steps' results are cached by the fields they read, when those are all
@@ -407,6 +418,15 @@ class RuleSet:
             counter.metric
             for counter in self.counters
             if self.plain_fields is not None and not counter.rules[0].condition_fields()
+        )
+        # The fields the rules of the other counters need in an entry (others are fetched).
+        self.undecided_fields = frozenset().union(
+            *(
+                rule.condition_fields()
+                | (rule.label_fields() if not rule.condition_fields() else frozenset())
+                for rule in self.rules
+                if rule.metric not in self.decided
+            )
         )
         self._all = _Arrangement(steps)
         self._undecided = _Arrangement([step for step in steps if step[1] not in self.decided])
@@ -458,24 +478,24 @@ class RuleSet:
             key = tuple(map(entry.get, self._plain_key))
             cached = self._plain_hits.get(key)
             if cached is None:
-                cached = self._run(steps, entry, fetch, {})
+                cached = self._run(steps, entry, fetch)
                 if len(self._plain_hits) < _PLAIN_CACHE_SIZE:
                     self._plain_hits[key] = cached
             return cached
         if self._chain is None or not isinstance(found, re.Match):
-            return self._run(steps, entry, fetch, {})
+            return self._run(steps, entry, fetch)
         if steps is arranged.wanted and arranged.only_chained:
             return self._chain_hits(found, self.decided if undecided else frozenset())
-        matches = self._matches(found)
+        matched = self._matched(found)
         # Only the regex rules that matched are worth a step: the plan is the steps without
         # the others, kept for each combination seen (a line matches one or two rules).
-        plan_key = (id(steps), *matches)
+        plan_key = (id(steps), *matched)
         plan = self._plans.get(plan_key)
         if plan is None:
-            plan = tuple(step for step in steps if step[4] < 0 or step[4] in matches)
+            plan = tuple(step for step in steps if step[4] < 0 or step[4] in matched)
             if len(self._plans) < _PLAIN_CACHE_SIZE:
                 self._plans[plan_key] = plan
-        return self._run(plan, entry, fetch, matches)
+        return self._run(plan, entry, fetch)
 
     def line_hits(self, found: re.Match[str]) -> list[tuple[Rule, tuple[str, ...]]]:
         """Return the hits, outside the decided counters, of a line without guarded fields.
@@ -502,34 +522,28 @@ class RuleSet:
             following = rest(message) if rest is not None else None
         return hits
 
-    def _matches(self, found: re.Match[str]) -> dict[int, re.Match[str]]:
-        """Return the match of each regex rule matching the line ``found`` is the prefilter's match of."""
+    def _matched(self, found: re.Match[str]) -> tuple[int, ...]:
+        """Return the chain positions of the regex rules matching the line ``found`` matched."""
         message = found.string
-        matches = {}
+        matched = []
         following: re.Match[str] | None = found
         while following is not None:
             index = self._alternative[following.lastgroup]  # type: ignore[index]
-            matches[index] = self._regex_match[index](message)
+            matched.append(index)
             rest = self._chain[index]  # type: ignore[index]
             following = rest(message) if rest is not None else None
-        return matches  # type: ignore[return-value]
+        return tuple(matched)
 
     @staticmethod
     def _run(
-        steps: Sequence[Step],
-        entry: Mapping[str, str],
-        fetch: Fetch | None,
-        matches: Mapping[int, re.Match[str]],
+        steps: Sequence[Step], entry: Mapping[str, str], fetch: Fetch | None
     ) -> list[tuple[Rule, tuple[str, ...]]]:
-        """Run the steps in order, keeping the first hit of each counter.
-
-        A regex-only rule in the chain takes its labels from its match in ``matches``.
-        """
+        """Run the steps in order, keeping the first hit of each counter."""
         hits = []
         counted = None
-        for _, metric, function, rule, alternative in steps:
+        for _, metric, function, rule, _ in steps:
             if metric != counted:
-                values = function(entry, fetch) if alternative < 0 else function(matches[alternative])
+                values = function(entry, fetch)
                 if values is not None:
                     hits.append((rule, values))
                     counted = metric
