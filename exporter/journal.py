@@ -505,7 +505,8 @@ class JournalCollector:
                 if line_hits is not None and not at_head:
                     remember(line_hits(found))  # type: ignore[arg-type]
                     continue
-                remember(self._evaluate(reader, message, found, (key,) if single else key))  # type: ignore[arg-type]
+                tallied = (key,) if single else key
+                remember(self._evaluate_tallied(reader, message, found, tallied, head if at_head else None))  # type: ignore[arg-type]
                 head = sides[0].realtime if len(sides) == 1 else self._head()
             self._count(hits, plain, decided)
             hits.clear()
@@ -525,44 +526,52 @@ class JournalCollector:
                 head = side.realtime
         return head
 
-    def _evaluate(
-        self,
-        reader: journal._Reader,
-        message: str | None = None,
-        found: re.Match[str] | None = None,
-        tallied: tuple[bytes | None, ...] | None = None,
-    ) -> list[tuple[Rule, tuple[str, ...]]]:
-        """Read the current entry's fields, count what is malformed in them, and evaluate it.
-
-        ``message`` is the entry's MESSAGE when the caller already read it and found it whole
-        and valid, and ``found`` then the prefilter's match of it. ``tallied`` holds the raw
-        values of the tally fields when the caller tallied the entry by them: the decided
-        counters are left to that tally, which also counts those values when malformed.
-        """
-        get = reader._get
+    def _evaluate(self, reader: journal._Reader) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Read the current entry's fields, count what is malformed in them, and evaluate it."""
         malformed = self._state.counters[MALFORMED_ENTRIES]  # type: ignore[union-attr]
         entry = self._pinned.copy()
-        fetch = self._fetch
-        if tallied is not None:
-            for index, name in self._tallied_needed:
-                if (raw := tallied[index]) is not None:
-                    entry[name] = raw.decode(errors="replace")
-            fetch = self._untallied_fetch
-        if message is not None:
-            entry[MESSAGE] = message
+        try:
+            raw = reader._get(MESSAGE)
+        except KeyError:
+            malformed[("no_message",)] += 1
         else:
+            if len(raw) >= DATA_THRESHOLD:
+                malformed[("oversized",)] += 1
             try:
-                raw = get(MESSAGE)
-            except KeyError:
-                malformed[("no_message",)] += 1
-            else:
-                if len(raw) >= DATA_THRESHOLD:
-                    malformed[("oversized",)] += 1
-                try:
-                    entry[MESSAGE] = raw.decode()
-                except UnicodeDecodeError:
-                    malformed[("not_utf8",)] += 1
-                    entry[MESSAGE] = raw.decode(errors="replace")
+                entry[MESSAGE] = raw.decode()
+            except UnicodeDecodeError:
+                malformed[("not_utf8",)] += 1
+                entry[MESSAGE] = raw.decode(errors="replace")
+        self._complete(reader, entry, self._fetch, reader._get_realtime() if self._sides else None)
+        return self._rules.evaluate(entry, self._fetch_later)
+
+    def _evaluate_tallied(
+        self,
+        reader: journal._Reader,
+        message: str,
+        found: re.Match[str] | None,
+        tallied: tuple[bytes | None, ...],
+        now: int | None,
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Evaluate, for the counters not decided, an entry the caller tallied for the decided ones.
+
+        ``message`` is the entry's MESSAGE, whole and valid, and ``found`` the prefilter's
+        match of it; ``tallied`` the raw values of the tally fields (the tally counts those
+        that are malformed); ``now`` the entry's time when a side's head is at that time.
+        """
+        entry = self._pinned.copy()
+        entry[MESSAGE] = message
+        for index, name in self._tallied_needed:
+            if (raw := tallied[index]) is not None:
+                entry[name] = raw.decode(errors="replace")
+        self._complete(reader, entry, self._untallied_fetch, now)
+        return self._rules.evaluate_found(entry, found, self._fetch_later, undecided=True)
+
+    def _complete(
+        self, reader: journal._Reader, entry: dict[str, str], fetch: Sequence[str], now: int | None
+    ) -> None:
+        """Add the fields ``fetch`` to ``entry``, counting malformed ones, and side fields at ``now``."""
+        get = reader._get
         for name in fetch:
             try:
                 raw = get(name)
@@ -571,16 +580,12 @@ class JournalCollector:
             try:
                 entry[name] = raw.decode()
             except UnicodeDecodeError:
-                malformed[("not_utf8",)] += 1
+                self._state.counters[MALFORMED_ENTRIES][("not_utf8",)] += 1  # type: ignore[union-attr]
                 entry[name] = raw.decode(errors="replace")
-        if self._sides:
-            now = reader._get_realtime()
+        if now is not None:
             for side in self._sides:
-                if now == side.realtime and (raw := side.take(reader)) is not None:
-                    entry[side.field] = raw.decode(errors="replace")
-        if message is None:
-            return self._rules.evaluate(entry, self._fetch_later)
-        return self._rules.evaluate_found(entry, found, self._fetch_later, undecided=tallied is not None)
+                if now == side.realtime and (side_raw := side.take(reader)) is not None:
+                    entry[side.field] = side_raw.decode(errors="replace")
 
     def _count(
         self,

@@ -555,7 +555,9 @@ _EXIT_REASONS = ["completed", "max_turns", "error", "timeout", "interrupted"]
 
 # The orchestrator's structured events (docs/CONTRACTS.md) come first for each counter;
 # the regular expressions catch the same events as plain lines, including exactly the
-# seed's `[port-sheet] token error: HTTP Error 400: Bad Request`.
+# seed's `[port-sheet] token error: HTTP Error 400: Bad Request`. A component name is
+# matched possessively (`++`): `]` is not in its class, so giving characters back never
+# helps, and every other `[name]` line fails at once instead of retrying shorter names.
 BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "entries",
@@ -579,7 +581,7 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "token_error_line",
         "metric": "jada_journal_token_errors_total",
-        "regex": r"^\[(?P<component>[\w.-]+)\] token error:(?: HTTP(?: Error)? (?P<status_code>\d{3})\b)?",
+        "regex": r"^\[(?P<component>[\w.-]++)\] token error:(?: HTTP(?: Error)? (?P<status_code>\d{3})\b)?",
         "labels": {
             "component": {"capture": "component", "max_values": 10},
             "status_code": {"capture": "status_code", "max_values": 20},
@@ -595,7 +597,7 @@ BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "sync_failed_line",
         "metric": "jada_journal_sync_failures_total",
-        "regex": r"^\[(?P<component>[\w.-]+)\] sync failed\b",
+        "regex": r"^\[(?P<component>[\w.-]++)\] sync failed\b",
         "labels": {"component": {"capture": "component", "max_values": 10}},
     },
     {
