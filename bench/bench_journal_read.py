@@ -12,11 +12,15 @@ journal) and typical (2%). For each, measured in the same run, best of ``--repea
   (target: the collector reaches at least 0.5 of its entries per second);
 - ``mtail --one_shot`` with equivalent rules over the same messages as a plain log file,
   its start-up (the same run over an empty file) subtracted (target: at least 1.0).
+
+Both count the same events: the run stops with an error unless mtail's counters equal the
+collector's (mtail's exit-code label mapped to its reason, as the built-in rule does).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from journalfixtures import entry, event, write_journal
+from prometheus_client.metrics_core import Metric
 
 from exporter.journal import JournalCollector
 from exporter.rules import load_rule_set
@@ -50,7 +55,8 @@ TRUSTED = {
     "_MACHINE_ID": "0123456789abcdef0123456789abcdef",
     "_HOSTNAME": "ip-172-26-0-10",
 }
-SENT = {"CODE_FILE": "/opt/jada-agent/orchestrator/log.py", "CODE_LINE": "88", "CODE_FUNC": "event"}
+# What journal.send adds from its caller, orchestrator.log's handler.
+SENT = {"CODE_FILE": "/opt/jada-agent/orchestrator/log.py", "CODE_LINE": "60", "CODE_FUNC": "emit"}
 
 
 def stamp(n: int) -> str:
@@ -138,8 +144,50 @@ def best_seconds(repeat: int, run: Callable[[], None]) -> float:
     return min(times)
 
 
-def collector_read(journal_dir: Path, work: Path) -> Callable[[], None]:
-    """Return a cold read by a fresh collector with the built-in rules."""
+Counts = dict[tuple[str, tuple[str, ...]], float]
+_SAMPLE = re.compile(r"^(jada_\w+)\{([^}]*)\} (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+_EXIT_CODES = {"0": "completed", "1": "max_turns", "2": "error"}
+
+
+def counts_of(name: str, labels: dict[str, str], value: float, into: Counts) -> None:
+    """Add one sample to ``into`` by event and the labels both programs give it."""
+    if name == "jada_journal_entries_total":
+        key: tuple[str, ...] = ()
+    elif name == "jada_journal_token_errors_total":
+        key = (labels["component"], labels["status_code"])
+    elif name == "jada_journal_sync_failures_total":
+        key = (labels["component"],)
+    elif name == "jada_journal_session_exits_total":
+        key = (_EXIT_CODES.get(labels["reason"], labels["reason"]),)
+    else:
+        return
+    into[(name, key)] = into.get((name, key), 0.0) + value
+
+
+def collector_counts(families: list[Metric]) -> Counts:
+    """Return the collector's event counts, entries summed over unit and priority."""
+    counts: Counts = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.value:
+                counts_of(sample.name, sample.labels, sample.value, counts)
+    return counts
+
+
+def mtail_counts(exposition: str) -> Counts:
+    """Return mtail's event counts from its Prometheus text output."""
+    counts: Counts = {}
+    for line in exposition.splitlines():
+        found = _SAMPLE.match(line)
+        if found and float(found.group(3)):
+            labels = dict(_LABEL.findall(found.group(2)))
+            counts_of(found.group(1), labels, float(found.group(3)), counts)
+    return counts
+
+
+def collector_read(journal_dir: Path, work: Path, counted: list[Counts]) -> Callable[[], None]:
+    """Return a cold read by a fresh collector with the built-in rules; it adds its counts to ``counted``."""
 
     def run() -> None:
         state_dir = Path(tempfile.mkdtemp(dir=work))
@@ -154,6 +202,7 @@ def collector_read(journal_dir: Path, work: Path) -> Callable[[], None]:
         collector.close()
         lag = [s.value for f in families for s in f.samples if s.name == "jada_journal_lag_seconds"]
         assert lag == [0.0], "the cold read did not reach the end"
+        counted.append(collector_counts(families))
 
     return run
 
@@ -181,15 +230,23 @@ def measure(entries: int, repeat: int, cycle: list[Callable[[int], dict]], work:
     progs.mkdir(exist_ok=True)
     (progs / "jada.mtail").write_text(MTAIL_PROGRAM)
 
-    ours = best_seconds(repeat, collector_read(journal_dir, work))
+    counted: list[Counts] = []
+    ours = best_seconds(repeat, collector_read(journal_dir, work, counted))
     journalctl = best_seconds(repeat, command(["journalctl", "--directory", str(journal_dir), "-o", "cat"]))
     mtail = ["mtail", "--one_shot", "--one_shot_format=prometheus", "--progs", str(progs), "--logs"]
     mtail_full = best_seconds(repeat, command([*mtail, str(log_file)]))
     mtail_startup = best_seconds(repeat, command([*mtail, str(empty_log)]))
     mtail_read = max(mtail_full - mtail_startup, 1e-9)
+    exposition = subprocess.run([*mtail, str(log_file)], capture_output=True, text=True, check=True).stdout
+    if mtail_counts(exposition) != counted[0]:
+        raise SystemExit(
+            f"mtail counted {mtail_counts(exposition)}, the collector {counted[0]}: not equivalent"
+        )
 
     size = sum(path.stat().st_size for path in journal_dir.iterdir())
-    print(f"  {entries} entries, {size / 2**20:.0f} MiB of journal files")
+    events = sum(v for (name, _), v in counted[0].items() if name != "jada_journal_entries_total")
+    print(f"  {entries} entries, {size / 2**20:.0f} MiB of journal files, {events:.0f} events")
+    print("  mtail's counts equal the collector's")
     print(f"  jada-exporter journal collector: {entries / ours:10,.0f} entries/s ({ours:.3f} s)")
     print(f"  journalctl -o cat > /dev/null:   {entries / journalctl:10,.0f} entries/s ({journalctl:.3f} s)")
     print(
