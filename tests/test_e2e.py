@@ -6,7 +6,8 @@ receiver. First the orchestrator is stopped and the seed's bare script writes it
 token-error line: the journal path alone pages. Then the orchestrator replays the seed's
 day, its sync fails on the expired refresh token and pages; `jada-agent auth google` fixes
 it and the resolved notification arrives. Last, every dashboard panel's query returns data.
-The tests share the stack and run in file order, each a chapter of the story.
+Those chapters share the stack and run in file order. After them: the demo as a person runs
+it (its story, Ctrl-C and SIGTERM, a taken port), and the pure parts it is built from.
 """
 
 from __future__ import annotations
@@ -51,19 +52,13 @@ SYNC_INTERVAL_SECONDS = 3.0
 PAGE_SECONDS = 60.0
 RUNBOOK = "https://github.com/jada-agent/jada-agent/blob/main/alerts/runbooks/JadaTokenRefreshFailing.md"
 # Panels that cannot have data here, and why. Everything else must.
-NO_DATA_HERE = {
-    # systemd is not PID 1 in this environment: `systemctl show` has no unit to describe, so
-    # the unit collector reports jada_exporter_collector_success{collector="unit"} 0 and no
-    # series, as it should; tests/test_exporter_systemd_unit.py covers it with a real systemd.
-    "Unit state": "no systemd as PID 1",
-    "Restarts (15m)": "no systemd as PID 1",
-    "Unit CPU": "no systemd as PID 1",
-    "Unit memory": "no systemd as PID 1",
-    "Unit uptime": "no systemd as PID 1",
-}
+# systemd is not PID 1 in this environment: `systemctl show` has no unit to describe, so the
+# unit collector reports jada_exporter_collector_success{collector="unit"} 0 and no series, as
+# it should; tests/test_exporter_systemd_unit.py covers it where systemd runs.
+NO_DATA_HERE = frozenset({"Unit state", "Restarts (15m)", "Unit CPU", "Unit memory", "Unit uptime"})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     options = StackOptions(
         tmp_path_factory.mktemp("stack"),
@@ -118,158 +113,155 @@ def _panels() -> list[dict]:
 
 @pytest.mark.e2e
 @needs_journald
-def test_the_journal_path_alone_pages_with_the_orchestrator_stopped(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert stack.orchestrator is None
-    _wait_for_series(stack, 'up{job="jada-exporter"} == 1', time.monotonic() + PAGE_SECONDS)
-    _wait_for_series(
-        stack, 'jada_exporter_collector_success{collector="journal"} == 1', time.monotonic() + PAGE_SECONDS
-    )
-    assert [p for p in stack.receiver.pages if p.alertname == ALERT] == []
+class TestTheSeedsIncidentEndToEnd:
+    """The chapters of the story, in order, on one stack that stops after the last."""
 
-    written = time.time()
-    stack.write_bare_sync_failure()
-    page = stack.wait_for_page(ALERT, "firing", time.monotonic() + PAGE_SECONDS, source="journal")
-    paged = time.time()
+    def test_the_journal_path_alone_pages_with_the_orchestrator_stopped(
+        self, stack: Stack, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert stack.orchestrator is None
+        _wait_for_series(stack, 'up{job="jada-exporter"} == 1', time.monotonic() + PAGE_SECONDS)
+        _wait_for_series(
+            stack,
+            'jada_exporter_collector_success{collector="journal"} == 1',
+            time.monotonic() + PAGE_SECONDS,
+        )
+        assert [p for p in stack.receiver.pages if p.alertname == ALERT] == []
 
-    assert page.receiver == "pager"
-    assert page.severity == "critical"
-    assert (page.labels["component"], page.labels["status_code"]) == ("port-sheet", "400")
-    assert page.summary == "port-sheet logs token errors with HTTP 400."
-    assert page.annotations["runbook_url"] == RUNBOOK
-    assert "journal" in page.annotations["description"]
-    first = _first_token_error(stack, written - 1, structured=False)
-    with capsys.disabled():
-        print(f"\njournal path: paged {paged - first:.1f}s after the first token error reached the journal")
+        written = time.time()
+        stack.write_bare_sync_failure()
+        page = stack.wait_for_page(ALERT, "firing", time.monotonic() + PAGE_SECONDS, source="journal")
+        paged = time.time()
 
+        assert page.receiver == "pager"
+        assert page.severity == "critical"
+        assert (page.labels["component"], page.labels["status_code"]) == ("port-sheet", "400")
+        assert page.summary == "port-sheet logs token errors with HTTP 400."
+        assert page.annotations["runbook_url"] == RUNBOOK
+        assert "journal" in page.annotations["description"]
+        first = _first_token_error(stack, written - 1, structured=False)
+        with capsys.disabled():
+            print(
+                f"\njournal path: paged {paged - first:.1f}s after the first token error reached the journal"
+            )
 
-@pytest.mark.e2e
-@needs_journald
-def test_the_orchestrators_token_error_pages_with_summary_description_and_runbook(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
-) -> None:
-    started = time.time()
-    stack.start_orchestrator()
-    page = stack.wait_for_page(ALERT, "firing", time.monotonic() + PAGE_SECONDS, source="orchestrator")
-    paged = time.time()
+    def test_the_orchestrators_token_error_pages_with_summary_description_and_runbook(
+        self, stack: Stack, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        started = time.time()
+        stack.start_orchestrator()
+        page = stack.wait_for_page(ALERT, "firing", time.monotonic() + PAGE_SECONDS, source="orchestrator")
+        paged = time.time()
 
-    assert page.receiver == "pager"
-    assert page.severity == "critical"
-    assert page.labels["credential"] == "google"
-    assert page.labels["retryable"] == "false"
-    assert page.summary == "The google credential cannot be refreshed: a person must re-authenticate."
-    assert page.annotations["description"] == (
-        "The orchestrator at jada-agent got a non-retryable token refresh error for credential google"
-        " within 65m and no refresh has succeeded since. Jobs that use it fail until"
-        " `jada-agent auth google` is run."
-    )
-    assert page.annotations["runbook_url"] == RUNBOOK
-    assert (REPO / "alerts" / "runbooks" / "JadaTokenRefreshFailing.md").exists()
-    first = _first_token_error(stack, started, structured=True)
-    with capsys.disabled():
-        print(f"\norchestrator: paged {paged - first:.1f}s after the first token error reached the journal")
+        assert page.receiver == "pager"
+        assert page.severity == "critical"
+        assert page.labels["credential"] == "google"
+        assert page.labels["retryable"] == "false"
+        assert page.summary == "The google credential cannot be refreshed: a person must re-authenticate."
+        assert page.annotations["description"] == (
+            "The orchestrator at jada-agent got a non-retryable token refresh error for credential google"
+            " within 65m and no refresh has succeeded since. Jobs that use it fail until"
+            " `jada-agent auth google` is run."
+        )
+        assert page.annotations["runbook_url"] == RUNBOOK
+        assert (REPO / "alerts" / "runbooks" / "JadaTokenRefreshFailing.md").exists()
+        first = _first_token_error(stack, started, structured=True)
+        with capsys.disabled():
+            print(
+                f"\norchestrator: paged {paged - first:.1f}s after the first token error reached the journal"
+            )
 
+    def test_after_reauthentication_the_resolved_notification_arrives(self, stack: Stack) -> None:
+        stack.start_orchestrator()
+        stack.wait_for_page(ALERT, "firing", time.monotonic() + PAGE_SECONDS, source="orchestrator")
+        result = stack.reauthenticate()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"verified: {scenario.SERVICE_ACCOUNT} refreshed an access token" in result.stdout
 
-@pytest.mark.e2e
-@needs_journald
-def test_after_reauthentication_the_resolved_notification_arrives(stack: Stack) -> None:
-    stack.start_orchestrator()
-    stack.wait_for_page(ALERT, "firing", time.monotonic() + PAGE_SECONDS, source="orchestrator")
-    result = stack.reauthenticate()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"verified: {scenario.SERVICE_ACCOUNT} refreshed an access token" in result.stdout
+        page = stack.wait_for_page(ALERT, "resolved", time.monotonic() + PAGE_SECONDS, source="orchestrator")
+        assert page.receiver == "pager"
+        assert page.labels["credential"] == "google"
+        rows = stack.google.values(scenario.SPREADSHEET_ID, scenario.WORKSHEET)
+        assert any(row[:2] == ["crew-pages", "8080"] for row in rows)
+        assert _query(stack, 'jada_agent_credential_ok{credential="google"} == 1')
 
-    page = stack.wait_for_page(ALERT, "resolved", time.monotonic() + PAGE_SECONDS, source="orchestrator")
-    assert page.receiver == "pager"
-    assert page.labels["credential"] == "google"
-    rows = stack.google.values(scenario.SPREADSHEET_ID, scenario.WORKSHEET)
-    assert any(row[:2] == ["crew-pages", "8080"] for row in rows)
-    assert _query(stack, 'jada_agent_credential_ok{credential="google"} == 1')
+    def test_the_seeds_day_ran_through_the_real_sessions(self, stack: Stack) -> None:
+        # 2 of 3 sessions at the turn limit and a question waiting, as on May 13.
+        deadline = time.monotonic() + PAGE_SECONDS
+        _wait_for_series(stack, 'jada_agent_tasks{state="needs_you"} == 2', deadline)
+        exits = {
+            r["metric"]["reason"]: float(r["value"][1])
+            for r in _query(stack, "jada_agent_session_exits_total")
+        }
+        assert (exits["max_turns"], exits["completed"]) == (2, 1)
+        assert _query(stack, "jada_agent_daily_sessions_used == 3")
 
+    def test_every_dashboard_panel_returns_data_in_the_stack(self, stack: Stack) -> None:
+        # The incident's story has played out (the tests above); a panel with no data now is dead.
+        _wait_for_series(
+            stack,
+            'jada_agent_job_runs_total{result="success"} > 0',
+            time.monotonic() + PAGE_SECONDS,
+        )
+        # rate() and increase() need two samples since the fix; poll until they have them.
+        deadline = time.monotonic() + 30
+        while True:
+            dead = []
+            for panel in _panels():
+                if panel["title"] in NO_DATA_HERE:
+                    continue
+                for target in panel["targets"]:
+                    expr = substitute_grafana_variables(target["expr"].replace("$instance", ".*"))
+                    if not _query(stack, expr):
+                        dead.append(f"{panel['title']}: {expr}")
+            if not dead or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert dead == []
 
-@pytest.mark.e2e
-@needs_journald
-def test_the_seeds_day_ran_through_the_real_sessions(stack: Stack) -> None:
-    # 2 of 3 sessions at the turn limit and a question waiting, as on May 13.
-    deadline = time.monotonic() + PAGE_SECONDS
-    _wait_for_series(stack, 'jada_agent_tasks{state="needs_you"} == 2', deadline)
-    exits = {
-        r["metric"]["reason"]: float(r["value"][1]) for r in _query(stack, "jada_agent_session_exits_total")
-    }
-    assert (exits["max_turns"], exits["completed"]) == (2, 1)
-    assert _query(stack, "jada_agent_daily_sessions_used == 3")
+    def test_every_metric_an_alert_or_a_panel_uses_is_in_the_live_scrape(self, stack: Stack) -> None:
+        live = set().union(
+            *(scrape_names(f"{stack.url(name)}/metrics") for name in ("orchestrator", "exporter"))
+        )
+        used = {
+            name
+            for group in yaml.safe_load((REPO / "alerts" / "rules.yml").read_text())["groups"]
+            for rule in group["rules"]
+            for name in metric_names_in(rule["expr"])
+        } | {
+            name
+            for panel in _panels()
+            for target in panel["targets"]
+            for name in metric_names_in(target["expr"])
+        }
+        missing = used - live - PROMETHEUS_NAMES
+        # The unit collector's names need systemd as PID 1 (see NO_DATA_HERE).
+        assert {name for name in missing if not name.startswith("jada_unit_")} == set()
 
-
-@pytest.mark.e2e
-@needs_journald
-def test_every_dashboard_panel_returns_data_in_the_stack(stack: Stack) -> None:
-    # The incident's story has played out (the tests above); a panel with no data now is dead.
-    _wait_for_series(
-        stack,
-        'jada_agent_job_runs_total{result="success"} > 0',
-        time.monotonic() + PAGE_SECONDS,
-    )
-    # rate() and increase() need two samples since the fix; poll until they have them.
-    deadline = time.monotonic() + 30
-    while True:
-        dead = []
-        for panel in _panels():
-            if panel["title"] in NO_DATA_HERE:
-                continue
-            for target in panel["targets"]:
-                expr = substitute_grafana_variables(target["expr"].replace("$instance", ".*"))
-                if not _query(stack, expr):
-                    dead.append(f"{panel['title']}: {expr}")
-        if not dead or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert dead == []
-
-
-@pytest.mark.e2e
-@needs_journald
-def test_every_metric_an_alert_or_a_panel_uses_is_in_the_live_scrape(stack: Stack) -> None:
-    live = set().union(*(scrape_names(f"{stack.url(name)}/metrics") for name in ("orchestrator", "exporter")))
-    used = {
-        name
-        for group in yaml.safe_load((REPO / "alerts" / "rules.yml").read_text())["groups"]
-        for rule in group["rules"]
-        for name in metric_names_in(rule["expr"])
-    } | {
-        name for panel in _panels() for target in panel["targets"] for name in metric_names_in(target["expr"])
-    }
-    missing = used - live - PROMETHEUS_NAMES
-    # The unit collector's names need systemd as PID 1 (see NO_DATA_HERE).
-    assert {name for name in missing if not name.startswith("jada_unit_")} == set()
-
-
-@pytest.mark.e2e
-@needs_journald
-def test_no_secret_reaches_metrics_pages_logs_or_the_journal(stack: Stack) -> None:
-    stored = json.loads((stack.secrets_dir / "google.json").read_text())
-    secrets = [
-        scenario.EXPIRED_REFRESH_TOKEN,
-        *stack.google.clients.values(),
-        *stack.google.access_tokens,
-        stored.get("private_key_id", ""),
-        "PRIVATE KEY",
-        stack_module.DEMO_API_KEY,
-    ]
-    assert len(secrets) >= 5 and all(secrets)
-    texts = [
-        urllib.request.urlopen(f"{stack.url(n)}/metrics").read().decode()
-        for n in ("orchestrator", "exporter")
-    ]
-    texts += [json.dumps(notification) for notification in stack.receiver.notifications]
-    texts += [path.read_text(errors="replace") for path in stack.log_dir.glob("*.log")]
-    reader = stack.journal.reader()
-    try:
-        texts += [repr(entry) for entry in reader]
-    finally:
-        reader.close()
-    leaked = [secret for secret in secrets if any(secret in text for text in texts)]
-    assert leaked == []
+    def test_no_secret_reaches_metrics_pages_logs_or_the_journal(self, stack: Stack) -> None:
+        stored = json.loads((stack.secrets_dir / "google.json").read_text())
+        secrets = [
+            scenario.EXPIRED_REFRESH_TOKEN,
+            *stack.google.clients.values(),
+            *stack.google.access_tokens,
+            stored.get("private_key_id", ""),
+            "PRIVATE KEY",
+            stack_module.DEMO_API_KEY,
+        ]
+        assert len(secrets) >= 5 and all(secrets)
+        texts = [
+            urllib.request.urlopen(f"{stack.url(n)}/metrics").read().decode()
+            for n in ("orchestrator", "exporter")
+        ]
+        texts += [json.dumps(notification) for notification in stack.receiver.notifications]
+        texts += [path.read_text(errors="replace") for path in stack.log_dir.glob("*.log")]
+        reader = stack.journal.reader()
+        try:
+            texts += [repr(entry) for entry in reader]
+        finally:
+            reader.close()
+        leaked = [secret for secret in secrets if any(secret in text for text in texts)]
+        assert leaked == []
 
 
 def test_compressed_rules_divide_for_ranges_and_offsets_by_the_speed() -> None:
