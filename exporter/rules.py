@@ -165,6 +165,23 @@ class Rule:
                 return None if found is None else capture_labels(found)
 
             return by_regex
+        if search is None and not absent and all(lb.field for lb in self.labels):
+            # The shape of every structured rule: field values to match, labels from fields.
+            fields = tuple((lb.field, lb.missing, lb.value_map) for lb in self.labels)
+
+            def by_fields(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
+                for name, allowed in match_items:
+                    if entry.get(name) not in allowed:
+                        return None
+                values = []
+                for name, missing, value_map in fields:
+                    raw = entry.get(name)  # type: ignore[arg-type]
+                    if raw is None and fetch is not None:
+                        raw = fetch(name)  # type: ignore[arg-type]
+                    values.append(missing if raw is None else value_map.get(raw, raw))
+                return tuple(values)
+
+            return by_fields
 
         def matcher(entry: Mapping[str, str], fetch: Fetch | None) -> tuple[str, ...] | None:
             for name, allowed in match_items:
