@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from orchestrator.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +63,8 @@ CONNECTION_TIMEOUT_SECONDS = 30.0
 AUTH_CACHE_SIZE = 256
 
 
-class WebConfigError(Exception):
+class WebConfigError(ConfigError):
     """A web config problem, phrased for the person who has to fix it."""
-
-    def __init__(self, path: Path | str, key: str, problem: str, fix: str) -> None:
-        self.path = str(path)
-        self.key = key
-        self.problem = problem
-        self.fix = fix
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.path}: {self.key}" if self.key else self.path
-        return f"{where}: {self.problem}; {self.fix}"
 
 
 @dataclass(frozen=True)
