@@ -31,18 +31,6 @@ from orchestrator.config import Config
 from orchestrator.tools import TaskStore, Toolbox, ToolResult, tool_definitions
 
 EXIT_CODES = {"completed": 0, "max_turns": 1, "error": 2}
-OUTCOMES = (
-    "success",
-    "rate_limited",
-    "overloaded",
-    "server_error",
-    "authentication_error",
-    "permission_error",
-    "invalid_request",
-    "timeout",
-    "connection_error",
-    "bad_response",
-)
 CONTINUE_PROMPT = "Your last answer was cut off by the output limit. Continue exactly where you stopped."
 # A tool_use block cut off by max_tokens is retried with twice the limit, up to this.
 MAX_TOKENS_CEILING = 64000

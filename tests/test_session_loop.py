@@ -13,7 +13,7 @@ import pytest
 from orchestrator import log
 from orchestrator.config import Config
 from orchestrator.daemon import parse_event
-from orchestrator.metrics import Metrics
+from orchestrator.metrics import LLM_OUTCOMES, Metrics
 from orchestrator.session import CONTINUE_PROMPT, EventSink, SessionResult, run_session
 from orchestrator.store import Store
 from simulators.claude import ClaudeSimulator
@@ -216,21 +216,8 @@ def test_every_api_failure_ends_as_designed_and_is_counted(
             )
     sample = metrics.registry.get_sample_value
     assert sample("jada_agent_llm_requests_total", {"model": MODEL, "outcome": outcome}) == 1
-    assert sum(sample("jada_agent_llm_requests_total", {"model": MODEL, "outcome": o}) for o in OUTCOMES) == 1
-
-
-OUTCOMES = (
-    "success",
-    "rate_limited",
-    "overloaded",
-    "server_error",
-    "authentication_error",
-    "permission_error",
-    "invalid_request",
-    "timeout",
-    "connection_error",
-    "bad_response",
-)
+    counts = (sample("jada_agent_llm_requests_total", {"model": MODEL, "outcome": o}) for o in LLM_OUTCOMES)
+    assert sum(counts) == 1
 
 
 def test_the_api_key_appears_in_no_event_and_no_log_line(session):
