@@ -1,4 +1,4 @@
-"""Test helpers for the daemon: configs, the fake session child, a daemon process, polling."""
+"""Test helpers for the daemon: configs, the fake session child, the daemon in-process or run, polling."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from orchestrator import config
+from orchestrator.daemon import Daemon, Notifier
+from orchestrator.metrics import Metrics
+from orchestrator.store import Store
 
 FAKE_SESSION = Path(__file__).with_name("helpers_fake_session.py")
 FAKE_SESSION_COMMAND = f"{sys.executable} {FAKE_SESSION}"
@@ -37,6 +41,17 @@ def write_config(directory: Path, **orchestrator: object) -> Path:
 def load(path: Path) -> config.Config:
     """Load a test config with no environment leaking in."""
     return config.load(path, environ={})
+
+
+@contextmanager
+def daemon_for(cfg: config.Config) -> Iterator[Daemon]:
+    """Yield an in-process Daemon over the config's store, with no systemd notifier; close the store after."""
+    store = Store(cfg.store_path)
+    metrics = Metrics(cfg.max_turns, cfg.daily_sessions, snapshot=store.snapshot, models=(cfg.model,))
+    try:
+        yield Daemon(cfg, store, metrics, notifier=Notifier(environ={}))
+    finally:
+        store.close()
 
 
 def free_port() -> int:

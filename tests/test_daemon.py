@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers_daemon import FAKE_SESSION_COMMAND, load, write_config
+from helpers_daemon import FAKE_SESSION_COMMAND, daemon_for, load, write_config
 
 from orchestrator import log
 from orchestrator.daemon import (
@@ -25,8 +25,7 @@ from orchestrator.daemon import (
     status_line,
     watchdog_interval,
 )
-from orchestrator.metrics import Metrics
-from orchestrator.store import Snapshot, Store
+from orchestrator.store import Snapshot
 
 
 @pytest.fixture
@@ -34,10 +33,8 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     monkeypatch.setenv("JADA_SESSION_COMMAND", FAKE_SESSION_COMMAND)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     cfg = load(write_config(tmp_path, max_attempts=2, max_turns=30, session_timeout_seconds=60))
-    store = Store(cfg.store_path)
-    metrics = Metrics(cfg.max_turns, cfg.daily_sessions, snapshot=store.snapshot, models=(cfg.model,))
-    yield Daemon(cfg, store, metrics, notifier=Notifier(environ={}))
-    store.close()
+    with daemon_for(cfg) as daemon:
+        yield daemon
 
 
 def sample(daemon: Daemon, name: str, **labels: str) -> float | None:

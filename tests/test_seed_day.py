@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
-from helpers_daemon import load, write_config
+from helpers_daemon import daemon_for, load, write_config
 
-from orchestrator.daemon import Daemon, Notifier
-from orchestrator.metrics import Metrics
-from orchestrator.store import Store
+from orchestrator.daemon import Daemon
 from simulators.claude import ClaudeSimulator
 
 
@@ -46,10 +44,8 @@ def daemon(tmp_path: Path, simulator: ClaudeSimulator, monkeypatch: pytest.Monke
         anthropic_max_retries=0,
     )
     cfg = load(cfg_path)
-    store = Store(cfg.store_path)
-    metrics = Metrics(cfg.max_turns, cfg.daily_sessions, snapshot=store.snapshot, models=(cfg.model,))
-    yield Daemon(cfg, store, metrics, notifier=Notifier(environ={}))
-    store.close()
+    with daemon_for(cfg) as daemon:
+        yield daemon
 
 
 def test_the_seed_day(daemon: Daemon, simulator: ClaudeSimulator) -> None:

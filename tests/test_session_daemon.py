@@ -6,11 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers_daemon import load, write_config
+from helpers_daemon import daemon_for, load, write_config
 
-from orchestrator.daemon import Daemon, Notifier
-from orchestrator.metrics import Metrics
-from orchestrator.store import Store
+from orchestrator.daemon import Daemon
 from simulators.claude import ClaudeSimulator
 
 MODEL = "claude-sonnet-4-6"
@@ -38,10 +36,8 @@ def daemon(tmp_path: Path, sim: ClaudeSimulator, monkeypatch: pytest.MonkeyPatch
             session_timeout_seconds=120,
         )
     )
-    store = Store(cfg.store_path)
-    metrics = Metrics(cfg.max_turns, cfg.daily_sessions, snapshot=store.snapshot, models=(cfg.model,))
-    yield Daemon(cfg, store, metrics, notifier=Notifier(environ={}))
-    store.close()
+    with daemon_for(cfg) as daemon:
+        yield daemon
 
 
 def sample(daemon: Daemon, name: str, **labels: str) -> float | None:
