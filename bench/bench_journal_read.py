@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from journalfixtures import entry, event, write_journal
+from journalfixtures import entry, event, token_error_event, write_journal
 from prometheus_client.metrics_core import Metric
 
 from exporter.journal import JournalCollector
@@ -68,14 +68,8 @@ def stamp(n: int) -> str:
 # events for the same things; and the ordinary lines that make up the rest of a journal.
 EVENTS: list[Callable[[int], dict]] = [
     lambda n: entry("[port-sheet] token error: HTTP Error 400: Bad Request", priority="3"),
-    lambda n: event(
-        f"[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked. ({n})",
-        "token_error",
-        component="port-sheet",
-        credential="google",
-        status_code="400",
-        oauth_error="invalid_grant",
-        retryable="false",
+    lambda n: token_error_event(
+        f"[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked. ({n})"
     ),
     lambda n: entry(f"[port-sheet] sync failed at {stamp(n)}", priority="3"),
     lambda n: event(f"[port-sheet] sync failed at {stamp(n)}: token", "sync_failed", component="port-sheet"),

@@ -47,6 +47,21 @@ def event(message: str, event_name: str, **fields: str) -> dict:
     return entry(message, JADA_EVENT=event_name, **jada)
 
 
+def token_error_event(
+    message: str = "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked.",
+) -> dict:
+    """Return the port-sheet sync's structured event for the seed's expired Google refresh token."""
+    return event(
+        message,
+        "token_error",
+        component="port-sheet",
+        credential="google",
+        status_code="400",
+        oauth_error="invalid_grant",
+        retryable="false",
+    )
+
+
 def export_entry(fields: Fields) -> bytes:
     """Serialize one entry in journal export format (binary-safe for bytes values)."""
     out = bytearray()

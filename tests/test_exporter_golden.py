@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from journalfixtures import JOURNAL_REMOTE, entry, event, write_journal
+from journalfixtures import JOURNAL_REMOTE, entry, event, token_error_event, write_journal
 from prometheus_client import CollectorRegistry
 from test_exporter_lightsail import NOW, answer
 from test_exporter_unit import SHOW_RUNNING, fake_systemctl, proc_tree
@@ -71,15 +71,7 @@ JOURNAL = [
     entry("[port-sheet] token error: HTTP Error 400: Bad Request", priority="3"),
     entry("[port-sheet] sync failed at 2026-05-13T14:30:00Z", priority="3"),
     entry("[port-sheet] sync failed at 2026-05-13T15:00:00Z", priority="3"),
-    event(
-        "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked.",
-        "token_error",
-        component="port-sheet",
-        credential="google",
-        status_code="400",
-        oauth_error="invalid_grant",
-        retryable="false",
-    ),
+    token_error_event(),
     event(
         "[port-sheet] sync failed at 2026-05-13T15:30:00Z: token refresh failed",
         "sync_failed",

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from journalfixtures import START_USEC, STEP_USEC, entry, event, write_journal
+from journalfixtures import START_USEC, STEP_USEC, entry, event, token_error_event, write_journal
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import state
@@ -88,15 +88,7 @@ def test_structured_and_plain_forms_of_the_same_events_are_both_counted_once(tmp
         tmp_path / "journal",
         [
             entry("[port-sheet] token error: HTTP Error 400: Bad Request"),
-            event(
-                "[port-sheet] token error: HTTP 400 invalid_grant: Token has been expired or revoked.",
-                "token_error",
-                component="port-sheet",
-                credential="google",
-                status_code="400",
-                oauth_error="invalid_grant",
-                retryable="false",
-            ),
+            token_error_event(),
             entry("[port-sheet] sync failed at 2026-05-13T14:30:00Z"),
             event(
                 "[port-sheet] sync failed at 2026-05-13T15:00:00Z: token",
