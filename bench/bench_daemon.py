@@ -109,7 +109,11 @@ def rss_mb(pid: int) -> float:
 def start_daemon(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start `jada-agent run` on a free port and wait until it is healthy."""
     port = free_port()
-    config = write_config(directory, port)
+    return run_daemon(write_config(directory, port), port)
+
+
+def run_daemon(config: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `jada-agent run` with ``config``, which listens on ``port``, and wait until it is healthy."""
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "--config", str(config), "run"],
         stdout=subprocess.DEVNULL,

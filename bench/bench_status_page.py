@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_daemon import fill, free_port, get, stop, wait_healthy
+from bench_daemon import fill, free_port, get, run_daemon, stop
 
 PAGE_TARGET_MS = 100.0
 DOCTOR_TARGET_S = 3.0
@@ -59,14 +59,7 @@ def start_daemon(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
         f'[google]\nsecrets_dir = "{secrets}"\n'
         '[jobs.port_sheet_sync]\ninterval_seconds = 3600\nspreadsheet_id = "bench"\n'
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "--config", str(config), "run"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, process)
-    return process, url
+    return run_daemon(config, port)
 
 
 def median_ms(url: str) -> float:
