@@ -14,11 +14,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TextIO
 
 from demo.processes import check_port_free
+from simulators.httpserver import ThreadedServer
 
 logger = logging.getLogger("jada-demo.receiver")
 
@@ -84,7 +84,7 @@ def format_page(page: Page) -> str:
     return f"{page.status.upper():<8} {page.alertname}{severity}{summary} (receiver {page.receiver})"
 
 
-class Receiver:
+class Receiver(ThreadedServer):
     """Record and print every webhook notification; wait for a given one with a deadline."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = None) -> None:
@@ -95,37 +95,7 @@ class Receiver:
         self.malformed = 0
         if port:
             check_port_free(port, host)
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Return the base URL Alertmanager's webhook_configs should post to."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> Receiver:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> Receiver:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(host, port, self._handler_class(), "receiver")
 
     def record(self, body: bytes) -> list[Page]:
         """Parse, store and print one notification body; raise MalformedNotification."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from simulators.httpserver import ThreadedServer
 
 TARGET = "Lightsail_20161128.GetInstanceMetricData"
 MAX_BODY_BYTES = 1 << 16
@@ -65,22 +67,14 @@ def metric_data(request: dict[str, Any], values: dict[str, float]) -> dict[str, 
     return {"metricName": name, "metricData": points}
 
 
-class LightsailSimulator:
+class LightsailSimulator(ThreadedServer):
     """Lightsail's GetInstanceMetricData on 127.0.0.1, for named instances."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.instances: dict[str, dict[str, float]] = {}
         self.requests = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="lightsail-sim", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Return the endpoint URL boto3's ``endpoint_url`` takes."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(host, port, _handler_for(self), "lightsail-sim")
 
     def add_instance(self, name: str, **values: float) -> None:
         """Add an instance, healthy unless ``values`` say otherwise (metric name -> value)."""
@@ -108,23 +102,6 @@ class LightsailSimulator:
             return 200, metric_data(request, values)
         except ApiError as exc:
             return exc.status, {"__type": exc.code, "message": exc.message}
-
-    def start(self) -> LightsailSimulator:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> LightsailSimulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def _handler_for(sim: LightsailSimulator) -> type[BaseHTTPRequestHandler]:
