@@ -1,1 +1,20 @@
 """Shared fixtures for the jada-agent test suite."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator import log
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Capture the orchestrator's log lines in a string for the test; log to stderr again after."""
+    stream = io.StringIO()
+    log.setup(stream=stream)
+    yield stream
+    log.setup(stream=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 from helpers_daemon import FAKE_SESSION_COMMAND, daemon_for, load, write_config
 
-from orchestrator import log
 from orchestrator.daemon import (
     Daemon,
     Decision,
@@ -291,15 +289,10 @@ def test_health_fails_when_the_store_cannot_be_read(daemon: Daemon) -> None:
     assert detail.startswith("store unreadable:")
 
 
-def test_session_exit_is_logged_for_people_and_machines(daemon: Daemon) -> None:
-    stream = io.StringIO()
-    log.setup(stream=stream)
-    try:
-        task = daemon.store.add_task("Refactor", "[scenario:tool_forever]")
-        daemon.run_once()
-    finally:
-        log.setup(stream=sys.stderr)
-    (line,) = [line for line in stream.getvalue().splitlines() if "JADA_EVENT=session_exit" in line]
+def test_session_exit_is_logged_for_people_and_machines(daemon: Daemon, logs: io.StringIO) -> None:
+    task = daemon.store.add_task("Refactor", "[scenario:tool_forever]")
+    daemon.run_once()
+    (line,) = [line for line in logs.getvalue().splitlines() if "JADA_EVENT=session_exit" in line]
     message = f"[session] task {task} session 1 exited: max_turns after 30 turns (exit code 1)"
     assert f"INFO {message} " in line
     fields = dict(field.split("=", 1) for field in line.split(message, 1)[1].split())
@@ -327,11 +320,6 @@ def test_a_task_cancelled_between_choosing_and_starting_is_skipped(
     assert daemon.store.get_task(cancelled).state == "cancelled"
 
 
-def test_an_idle_daemon_says_so_once_not_every_poll(daemon: Daemon) -> None:
-    stream = io.StringIO()
-    log.setup(stream=stream)
-    try:
-        assert [daemon.run_once() for _ in range(3)] == ["idle"] * 3
-    finally:
-        log.setup(stream=sys.stderr)
-    assert stream.getvalue().count("[daemon] no runnable task; idle") == 1
+def test_an_idle_daemon_says_so_once_not_every_poll(daemon: Daemon, logs: io.StringIO) -> None:
+    assert [daemon.run_once() for _ in range(3)] == ["idle"] * 3
+    assert logs.getvalue().count("[daemon] no runnable task; idle") == 1

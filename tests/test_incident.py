@@ -10,17 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import requests
 from freezegun import freeze_time
 from google_setup import SPREADSHEET_ID, write_config, write_credential
 from prometheus_client import CollectorRegistry, generate_latest
 
-from orchestrator import config, log
+from orchestrator import config
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import Store
 from simulators.google import GoogleSimulator
@@ -33,14 +31,6 @@ ERROR_LABELS = {
     "oauth_error": "invalid_grant",
     "retryable": "false",
 }
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    log.setup(stream=stream)
-    yield stream
-    log.setup(stream=sys.stderr)
 
 
 def sync_at(scheduler: Scheduler, when: str) -> list:

@@ -15,7 +15,7 @@ from google_setup import SPREADSHEET_ID, write_config, write_credential
 from helpers_daemon import DaemonProcess, free_port, http_get, wait_for
 from prometheus_client import CollectorRegistry
 
-from orchestrator import config, jobs, log
+from orchestrator import config, jobs
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import Store
 from simulators.google import GoogleSimulator
@@ -38,14 +38,6 @@ def sim() -> Iterator[GoogleSimulator]:
     with GoogleSimulator() as simulator:
         simulator.add_spreadsheet(SPREADSHEET_ID)
         yield simulator
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    log.setup(stream=stream)
-    yield stream
-    log.setup(stream=sys.stderr)
 
 
 @pytest.fixture
