@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -395,44 +397,47 @@ def test_a_missing_journal_directory_fails_the_scrape_with_its_name(tmp_path: Pa
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switches the effective uid to nobody and back")
 
 
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """Yield a directory the user nobody can enter, unlike tmp_path; remove it after."""
+    directory = Path(tempfile.mkdtemp(prefix="jada-journal-"))
+    try:
+        directory.chmod(0o755)
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+
+
+@contextmanager
+def as_nobody() -> Iterator[None]:
+    """Run the block with the effective uid of nobody, then switch back to root."""
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
 @needs_root
-def test_an_unreadable_journal_directory_fails_the_scrape_naming_it(tmp_path: Path) -> None:
+def test_an_unreadable_journal_directory_fails_the_scrape_naming_it(tmp_path: Path, shared: Path) -> None:
     journal_dir = tmp_path / "journal"
     write_journal(journal_dir, SEED_LINES)
     journal_dir.chmod(0o700)
-    shared = Path(tempfile.mkdtemp(prefix="jada-journal-"))
-    try:
-        shared.chmod(0o755)
-        collector = JournalCollector(load_rule_set(None), state_file=shared / "s.json", directory=journal_dir)
-        os.seteuid(65534)
-        try:
-            with pytest.raises(JournalError, match=f"journal directory {journal_dir} is not readable"):
-                list(collector.collect())
-        finally:
-            os.seteuid(0)
-    finally:
-        shutil.rmtree(shared)
+    collector = JournalCollector(load_rule_set(None), state_file=shared / "s.json", directory=journal_dir)
+    with as_nobody(), pytest.raises(JournalError, match=f"journal directory {journal_dir} is not readable"):
+        list(collector.collect())
 
 
 @needs_root
-def test_an_unreadable_journal_file_fails_the_scrape_instead_of_looking_quiet(tmp_path: Path) -> None:
-    shared = Path(tempfile.mkdtemp(prefix="jada-journal-"))
-    try:
-        shared.chmod(0o755)
-        path = write_journal(shared / "journal", SEED_LINES)
-        (shared / "journal").chmod(0o755)
-        path.chmod(0o600)
-        collector = JournalCollector(
-            load_rule_set(None), state_file=shared / "s.json", directory=shared / "journal"
-        )
-        os.seteuid(65534)
-        try:
-            with pytest.raises(JournalError, match=f"{path} is not readable by this user"):
-                list(collector.collect())
-        finally:
-            os.seteuid(0)
-    finally:
-        shutil.rmtree(shared)
+def test_an_unreadable_journal_file_fails_the_scrape_instead_of_looking_quiet(shared: Path) -> None:
+    path = write_journal(shared / "journal", SEED_LINES)
+    (shared / "journal").chmod(0o755)
+    path.chmod(0o600)
+    collector = JournalCollector(
+        load_rule_set(None), state_file=shared / "s.json", directory=shared / "journal"
+    )
+    with as_nobody(), pytest.raises(JournalError, match=f"{path} is not readable by this user"):
+        list(collector.collect())
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
