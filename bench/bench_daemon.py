@@ -14,7 +14,6 @@ Targets (issue 2): idle RSS <= 60 MB (the seed's daemon used 144 MB); /metrics m
 from __future__ import annotations
 
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -24,19 +23,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from demo.processes import free_port
 from orchestrator.store import STATES, Store
 
 RSS_TARGET_MB = 60.0
 METRICS_TARGET_MS = 20.0
 SCRAPES = 60
 WARMUP_SCRAPES = 5
-
-
-def free_port() -> int:
-    """Return a port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(directory: Path, port: int) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+
+from demo.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -38,12 +39,6 @@ WARMUP_SCRAPES = 3
 JOURNAL_ENTRIES = 20_000
 RSS_TARGET_BYTES = 40 * 2**20
 CPU_TARGET_PERCENT = 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_up(url: str, deadline_seconds: float = 30) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -52,13 +51,6 @@ def daemon_for(cfg: config.Config) -> Iterator[Daemon]:
         yield Daemon(cfg, store, metrics, notifier=Notifier(environ={}))
     finally:
         store.close()
-
-
-def free_port() -> int:
-    """Return a port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], T], what: str, timeout: float = 20.0, interval: float = 0.05) -> T:

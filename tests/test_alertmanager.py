@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_daemon import wait_for
+
+from demo.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "alerts" / "alertmanager.yml"
@@ -98,26 +99,9 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         """Keep the test output quiet."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> object:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
-
-
-def _poll(check, deadline_seconds: float = 20.0):
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -132,7 +116,7 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, _Webhooks]]:
         for webhook in receiver.get("webhook_configs", []):
             webhook["url"] = f"http://127.0.0.1:{webhooks.server_port}/{receiver['name']}"
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             ALERTMANAGER,
@@ -155,7 +139,7 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, _Webhooks]]:
         return True
 
     try:
-        _poll(ready)
+        wait_for(ready, "Alertmanager to be ready")
         yield url, webhooks
     finally:
         process.terminate()
@@ -196,7 +180,7 @@ def test_a_down_orchestrator_and_a_critical_alert_inhibit_what_follows(alertmana
         alerts = _get(f"{url}/api/v2/alerts")
         return {_key(a["labels"]): a["status"]["state"] for a in alerts} if len(alerts) == 8 else {}
 
-    assert _poll(states) == {
+    assert wait_for(states, "all eight alerts") == {
         ("JadaOrchestratorDown", "jada-1", "critical"): "active",
         ("JadaSyncJobStale", "jada-1", "warning"): "suppressed",
         ("JadaJournalReaderStalled", "jada-1", "warning"): "suppressed",
@@ -227,7 +211,7 @@ def test_pages_tickets_and_watchdog_reach_their_webhooks_and_info_goes_nowhere(a
             }
         return got if len(got) == 3 else {}
 
-    assert _poll(delivered) == {
+    assert wait_for(delivered, "the webhook deliveries") == {
         "pager": {"JadaTokenRefreshFailing"},
         "tickets": {"JadaNeedsYouTaskWaiting"},
         "deadmansswitch": {"Watchdog"},

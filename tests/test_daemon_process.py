@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import psutil
-from helpers_daemon import DaemonProcess, free_port, http_get, load, pid_alive, wait_for, write_config
+from helpers_daemon import DaemonProcess, http_get, load, pid_alive, wait_for, write_config
 
+from demo.processes import free_port
 from orchestrator.store import Store
 from simulators.claude import ClaudeSimulator
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from demo.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -93,12 +94,6 @@ class _MetricsHandler(BaseHTTPRequestHandler):
         """Keep the test output quiet."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
@@ -112,11 +107,11 @@ def prometheus(tmp_path: Path) -> Iterator[str]:
     config = _load(SINGLE_HOST)
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str((SINGLE_HOST.parent / f).resolve()) for f in config["rule_files"]]
-    targets = {"jada-agent": f"127.0.0.1:{_free_port()}", "jada-exporter": f"127.0.0.1:{sidecar.server_port}"}
+    targets = {"jada-agent": f"127.0.0.1:{free_port()}", "jada-exporter": f"127.0.0.1:{sidecar.server_port}"}
     for job in config["scrape_configs"]:
         job["static_configs"][0]["targets"] = [targets[job["job_name"]]]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             "/usr/bin/prometheus",

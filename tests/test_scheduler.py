@@ -12,9 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 from google_setup import SPREADSHEET_ID, write_config, write_credential
-from helpers_daemon import DaemonProcess, free_port, http_get, wait_for
+from helpers_daemon import DaemonProcess, http_get, wait_for
 from prometheus_client import CollectorRegistry
 
+from demo.processes import free_port
 from orchestrator import config, jobs
 from orchestrator.scheduler import Scheduler
 from orchestrator.store import Store

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from google_setup import SPREADSHEET_ID, write_config, write_credential
-from helpers_daemon import DaemonProcess, free_port, http_get, wait_for
+from helpers_daemon import DaemonProcess, http_get, wait_for
 from seed_situation import EXPIRED, QUESTION, seed_situation
 
 from demo import browser
+from demo.processes import free_port
 from orchestrator import config
 from orchestrator.metrics import Metrics
 from orchestrator.status import (
