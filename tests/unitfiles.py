@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 UNITS = Path(__file__).resolve().parent.parent / "deploy" / "systemd"
+# Where each unit's ExecStart expects the program, installed by deploy/.
+INSTALLED_BINARIES = {
+    "jada-agent.service": "/opt/jada-agent/.venv/bin/jada-agent",
+    "jada-exporter.service": "/opt/jada-agent/.venv/bin/jada-exporter",
+}
 
 needs_systemd_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="no systemd-analyze"
