@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from orchestrator import log
+from simulators.claude import ClaudeSimulator
 
 
 @pytest.fixture
@@ -18,3 +19,10 @@ def logs() -> Iterator[io.StringIO]:
     log.setup(stream=stream)
     yield stream
     log.setup(stream=sys.stderr)
+
+
+@pytest.fixture
+def claude() -> Iterator[ClaudeSimulator]:
+    """Run the Claude API simulator; each prompt picks its scenario, and retries wait only 10 ms."""
+    with ClaudeSimulator("end_turn", retry_after=0.01) as simulator:
+        yield simulator

@@ -25,13 +25,7 @@ from simulators.claude import ClaudeSimulator
 
 
 @pytest.fixture
-def simulator() -> Iterator[ClaudeSimulator]:
-    with ClaudeSimulator("end_turn", retry_after=0.01) as sim:
-        yield sim
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, simulator: ClaudeSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+def daemon(tmp_path: Path, claude: ClaudeSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     # The real session child, reaching the simulator through the anthropic SDK's base_url.
     monkeypatch.delenv("JADA_SESSION_COMMAND", raising=False)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-seed-day")
@@ -40,7 +34,7 @@ def daemon(tmp_path: Path, simulator: ClaudeSimulator, monkeypatch: pytest.Monke
         max_turns=30,
         daily_sessions=5,
         max_attempts=2,
-        anthropic_base_url=simulator.base_url,
+        anthropic_base_url=claude.base_url,
         anthropic_max_retries=0,
     )
     cfg = load(cfg_path)
@@ -48,7 +42,7 @@ def daemon(tmp_path: Path, simulator: ClaudeSimulator, monkeypatch: pytest.Monke
         yield daemon
 
 
-def test_the_seed_day(daemon: Daemon, simulator: ClaudeSimulator) -> None:
+def test_the_seed_day(daemon: Daemon, claude: ClaudeSimulator) -> None:
     store = daemon.store
     refactor = store.add_task(
         "Refactor the crew page generator",
@@ -80,7 +74,7 @@ def test_the_seed_day(daemon: Daemon, simulator: ClaudeSimulator) -> None:
     assert "Session 1 ended with max_turns after 30 turns" in parked.progress
     assert store.next_runnable_task() is None
     # Session 3 continued from session 1's progress: it was in its opening message.
-    openings = {body["messages"][0]["content"] for body in simulator.messages_bodies()}
+    openings = {body["messages"][0]["content"] for body in claude.messages_bodies()}
     continued = [
         text for text in openings if text.startswith(f"Task {refactor}:") and "Session 1 ended" in text
     ]

@@ -10,25 +10,18 @@ import sys
 import pytest
 
 from orchestrator.store import Store
-from simulators.claude import ClaudeSimulator
 
 API_KEY = "sk-ant-cli-test-key"
 
 
 @pytest.fixture
-def sim():
-    with ClaudeSimulator("end_turn", retry_after=0.01) as sim:
-        yield sim
-
-
-@pytest.fixture
-def setup(tmp_path, sim):
+def setup(tmp_path, claude):
     config = tmp_path / "config.toml"
     config.write_text(
         "[orchestrator]\n"
         f'state_dir = "{tmp_path}"\n'
         'model = "claude-sonnet-4-6"\n'
-        f'anthropic_base_url = "{sim.base_url}"\n'
+        f'anthropic_base_url = "{claude.base_url}"\n'
         "anthropic_max_retries = 1\n"
         "max_turns = 3\n"
     )

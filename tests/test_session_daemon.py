@@ -15,13 +15,7 @@ MODEL = "claude-sonnet-4-6"
 
 
 @pytest.fixture
-def sim() -> Iterator[ClaudeSimulator]:
-    with ClaudeSimulator("end_turn", retry_after=0.01) as sim:
-        yield sim
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, sim: ClaudeSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+def daemon(tmp_path: Path, claude: ClaudeSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     # The real child: `python -m orchestrator session run`, not the daemon tests' fake.
     monkeypatch.delenv("JADA_SESSION_COMMAND", raising=False)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
@@ -31,7 +25,7 @@ def daemon(tmp_path: Path, sim: ClaudeSimulator, monkeypatch: pytest.MonkeyPatch
         write_config(
             tmp_path,
             model=MODEL,
-            anthropic_base_url=sim.base_url,
+            anthropic_base_url=claude.base_url,
             anthropic_max_retries=1,
             session_timeout_seconds=120,
         )
@@ -44,7 +38,7 @@ def sample(daemon: Daemon, name: str, **labels: str) -> float | None:
     return daemon.metrics.registry.get_sample_value(name, labels)
 
 
-def test_the_seeds_three_sessions_run_through_the_real_child(daemon: Daemon, sim: ClaudeSimulator) -> None:
+def test_the_seeds_three_sessions_run_through_the_real_child(daemon: Daemon, claude: ClaudeSimulator) -> None:
     store = daemon.store
     refactor = store.add_task("Page generator refactor", "[scenario:tool_forever] refactor it")
     signing = store.add_task("E-signature blockers", "[scenario:request_human] unblock it")
@@ -75,13 +69,15 @@ def test_the_seeds_three_sessions_run_through_the_real_child(daemon: Daemon, sim
     assert "Session 1 ended with max_turns after 30 turns" in store.get_task(refactor).progress
 
 
-def test_the_next_session_of_a_task_continues_from_its_progress(daemon: Daemon, sim: ClaudeSimulator) -> None:
+def test_the_next_session_of_a_task_continues_from_its_progress(
+    daemon: Daemon, claude: ClaudeSimulator
+) -> None:
     task = daemon.store.add_task("Page generator refactor", "[scenario:tool_turns:1] refactor it")
     daemon.store.append_progress(
         task, "Session 0 ended with max_turns after 30 turns; last words: header next."
     )
     assert daemon.run_once() == "session"
-    opening = sim.messages_bodies()[0]["messages"][0]["content"]
+    opening = claude.messages_bodies()[0]["messages"][0]["content"]
     assert "Progress from earlier sessions (continue from here):" in opening
     assert "last words: header next." in opening
     assert daemon.store.get_task(task).state == "done"

@@ -16,7 +16,6 @@ from orchestrator.daemon import parse_event
 from orchestrator.metrics import LLM_OUTCOMES, Metrics
 from orchestrator.session import CONTINUE_PROMPT, EventSink, SessionResult, run_session
 from orchestrator.store import Store
-from simulators.claude import ClaudeSimulator
 
 MODEL = "claude-sonnet-4-6"
 API_KEY = "sk-ant-test-key-never-logged"
@@ -37,13 +36,7 @@ class Run:
 
 
 @pytest.fixture
-def sim():
-    with ClaudeSimulator("end_turn", retry_after=0.01) as sim:
-        yield sim
-
-
-@pytest.fixture
-def session(tmp_path, sim):
+def session(tmp_path, claude):
     stores = []
 
     def run(prompt: str, **overrides: Any) -> Run:
@@ -51,7 +44,7 @@ def session(tmp_path, sim):
             "path": tmp_path / "config.toml",
             "state_dir": tmp_path,
             "model": MODEL,
-            "anthropic_base_url": sim.base_url,
+            "anthropic_base_url": claude.base_url,
             "anthropic_max_retries": 2,
             "anthropic_timeout_seconds": 10.0,
             "tool_timeout_seconds": 10.0,
@@ -65,7 +58,7 @@ def session(tmp_path, sim):
         stream = io.StringIO()
         result = run_session(config, store, task_id, session_id, EventSink(stream), API_KEY)
         events = [json.loads(line) for line in stream.getvalue().splitlines()]
-        return Run(result, events, store, task_id, session_id, sim.messages_bodies(), config)
+        return Run(result, events, store, task_id, session_id, claude.messages_bodies(), config)
 
     yield run
     for store in stores:
