@@ -33,8 +33,10 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from simulators.httpserver import ThreadedServer
 
 SCENARIO_MARKER = re.compile(r"\[scenario:([a-z_]+)(?::([0-9.]+))?\]")
 
@@ -482,7 +484,7 @@ class RecordedRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class ClaudeSimulator:
+class ClaudeSimulator(ThreadedServer):
     """A Claude Messages API on 127.0.0.1, started in-process or from the command line."""
 
     def __init__(
@@ -502,41 +504,22 @@ class ClaudeSimulator:
         self._attempts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        # A short poll interval so stop() returns quickly (tests start and stop many servers).
+        super().__init__(host, port, _handler_for(self), "claude-simulator", poll_interval=0.05)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> ClaudeSimulator:
-        """Serve in a background thread."""
-        # A short poll interval so stop() returns quickly (tests start and stop many servers).
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="claude-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
+        """Return the URL the anthropic SDK's ``base_url`` takes."""
+        return self.url
 
     def stop(self) -> None:
         """Stop serving, cutting any slow answer short, and close the socket."""
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        super().stop()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted."""
         self._server.serve_forever()
-
-    def __enter__(self) -> ClaudeSimulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def messages_bodies(self) -> list[dict[str, Any]]:
         """Return the bodies of the Messages requests received, in order."""

@@ -10,10 +10,19 @@ from typing import Self
 class ThreadedServer:
     """Serve ``handler`` from a daemon thread between start() and stop(), or in a with block."""
 
-    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: type[BaseHTTPRequestHandler],
+        name: str,
+        poll_interval: float = 0.5,
+    ) -> None:
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(poll_interval,), name=name, daemon=True
+        )
 
     @property
     def url(self) -> str:
