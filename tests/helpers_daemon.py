@@ -91,6 +91,8 @@ class DaemonProcess:
         environ = {k: v for k, v in os.environ.items() if k not in skipped}
         if session_command is not None:
             environ["JADA_SESSION_COMMAND"] = session_command
+        # Tests read the daemon's log lines from its stderr, even on a host where journald runs.
+        environ["JADA_JOURNAL_SOCKET"] = str(log_path.with_suffix(".no-journal"))
         environ.update(env or {})
         self.log_path = log_path
         self._log = log_path.open("ab")
